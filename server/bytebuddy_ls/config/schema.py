@@ -1,0 +1,177 @@
+"""The ByteBuddy config schema: pydantic models with ByteBuddy's camelCase names.
+
+Validation here is structural only. Interpolation of ``${VAR}`` happens before
+validation (see ``loader``), and role resolution lives in ``roles``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+Role = Literal["chat", "edit", "apply", "autocomplete"]
+ROLES: tuple[Role, ...] = ("chat", "edit", "apply", "autocomplete")
+DEFAULT_ROLES: tuple[Role, ...] = ("chat", "edit", "apply")
+
+# Canonical provider names, and the spellings ByteBuddy/Continue users write.
+PROVIDER_ALIASES: dict[str, str] = {
+    "huggingfaceinferenceapi": "huggingfaceinferenceapi",
+    "huggingface-inference-api": "huggingfaceinferenceapi",
+    "huggingface-inference-providers": "huggingfaceinferenceapi",
+    "huggingface-inference-endpoints": "huggingfaceinferenceapi",
+    "huggingface-tgi": "huggingface-tgi",
+    "openai": "openai",
+}
+Provider = Literal["huggingfaceinferenceapi", "huggingface-tgi", "openai"]
+
+ROUTER_BASE = "https://router.huggingface.co"
+LEGACY_API_HOST = "api-inference.huggingface.co"
+
+# Keys ByteBuddy/Continue configs carry that this server accepts but does not use.
+IGNORED_TOP_LEVEL_KEYS = frozenset(
+    {"name", "version", "schema", "context", "rules", "docs", "mcpServers", "data"}
+)
+
+
+def suggest(value: str, choices: list[str]) -> str | None:
+    """The closest valid spelling, for "did you mean" hints."""
+    matches = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+class _Strict(BaseModel):
+    """Unknown keys are kept (extra="allow") so the loader can warn about them."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class CompletionOptions(_Strict):
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    maxTokens: int | None = Field(default=None, gt=0, le=32768)
+    topP: float | None = Field(default=None, gt=0, le=1)
+    topK: int | None = Field(default=None, gt=0)
+    repetitionPenalty: float | None = Field(default=None, gt=0)
+    stop: list[str] | None = None
+    contextLength: int | None = Field(default=None, gt=0)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class RequestOptions(_Strict):
+    timeout: float = Field(default=30.0, gt=0, le=3600)
+    headers: dict[str, str] = Field(default_factory=dict)
+    verifySsl: bool = True
+
+
+class PromptTemplates(_Strict):
+    autocomplete: str | None = None
+    edit: str | None = None
+    apply: str | None = None
+    chat: str | None = None
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    provider: Provider
+    model: str = Field(min_length=1)
+    apiKey: SecretStr | None = None
+    apiBase: str | None = None
+    roles: tuple[Role, ...] = DEFAULT_ROLES
+    defaultCompletionOptions: CompletionOptions = Field(default_factory=CompletionOptions)
+    requestOptions: RequestOptions = Field(default_factory=RequestOptions)
+    promptTemplates: PromptTemplates = Field(default_factory=PromptTemplates)
+    # Set by the loader, never by the user: why this model cannot be used (e.g. a
+    # missing environment variable). The rest of the config keeps working.
+    unusable: str | None = Field(default=None, exclude=True)
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _canonical_provider(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        canonical = PROVIDER_ALIASES.get(value.strip().lower())
+        if canonical is None:
+            lowered = value.strip().lower()
+            if lowered.startswith(("hugging", "hf")) and "tgi" not in lowered:
+                hint: str | None = "huggingfaceinferenceapi"
+            else:
+                hint = suggest(value, sorted(PROVIDER_ALIASES))
+            choices = ", ".join(sorted(PROVIDER_ALIASES))
+            extra = f"; did you mean '{hint}'?" if hint else ""
+            raise ValueError(f"unknown provider '{value}'{extra} (valid: {choices})")
+        return canonical
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            # Unknown roles (e.g. Continue's "embed", "rerank") are dropped by the loader
+            # with a warning; only known ones reach validation.
+            return tuple(value)
+        return value
+
+    @field_validator("apiBase")
+    @classmethod
+    def _api_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"apiBase must be an http(s) URL, got '{value}'")
+        return value.rstrip("/")
+
+    @property
+    def is_legacy_api_base(self) -> bool:
+        return self.apiBase is not None and urlsplit(self.apiBase).hostname == LEGACY_API_HOST
+
+    @property
+    def effective_api_base(self) -> str:
+        """The base URL requests go to: the router unless the config names another server.
+
+        The dead serverless host (``api-inference.huggingface.co``, now 410 Gone) maps
+        to the router; the loader logs that once.
+        """
+        if self.apiBase is None or self.is_legacy_api_base:
+            return ROUTER_BASE
+        return self.apiBase
+
+
+class PromptConfig(_Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    prompt: str = Field(min_length=1)
+
+
+class Config(_Strict):
+    models: list[ModelConfig]
+    prompts: list[PromptConfig] = Field(default_factory=list)
+    # Hosts (besides Hugging Face's and loopback) that may receive a secret from a
+    # workspace config. Honoured only in the user's own config (see inference.auth).
+    allowedApiHosts: list[str] = Field(default_factory=list)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        if not models:
+            raise ValueError("'models' is empty: add at least one model (see config.example.yaml)")
+        first_index: dict[str, int] = {}
+        for index, model in enumerate(models):
+            if model.name in first_index:
+                raise ValueError(
+                    f"duplicate model name '{model.name}' (models[{first_index[model.name]}] "
+                    f"and models[{index}]): names must be unique"
+                )
+            first_index[model.name] = index
+        return models
+
+    def model_named(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
