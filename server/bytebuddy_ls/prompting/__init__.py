@@ -1,0 +1,1 @@
+"""Prompt building and model-output handling: FIM, edit, apply, chat."""
