@@ -1,0 +1,195 @@
+"""The autocomplete context window: which part of the document goes into the prompt.
+
+``cut_context`` looks only at the text the prompt can hold: it walks outwards from the
+cursor line by line with bounded ``str.rfind``/``str.find`` calls (each search window is
+at most the remaining budget), so the work is proportional to the prompt budget, never
+to the document size. A 5 MB document costs the same as a 5 KB one. The document is
+never split, copied or encoded as a whole.
+
+Budgets are in estimated tokens (see ``tokens``); whole lines are kept, except the
+cursor line itself, which is cut mid-line when it alone exceeds its share (minified
+files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tokens import tokens_to_bytes, utf8_length
+
+# Cap on the prompt when the server's limits allow more: a larger prompt costs latency
+# on every keystroke for little gain in completion quality.
+DEFAULT_MAX_PROMPT_TOKENS = 2048
+# Room for FIM sentinel tokens and a file header.
+PROMPT_OVERHEAD_TOKENS = 32
+MIN_PROMPT_TOKENS = 64
+
+
+def prompt_token_budget(
+    *,
+    max_tokens: int,
+    context_length: int | None = None,
+    max_input_tokens: int | None = None,
+    max_total_tokens: int | None = None,
+    cap: int = DEFAULT_MAX_PROMPT_TOKENS,
+    safety: float = 0.05,
+) -> int:
+    """Tokens available for prefix + suffix.
+
+    ``context_length`` is ``defaultCompletionOptions.contextLength``; ``max_input_tokens``
+    and ``max_total_tokens`` are the server's limits when known (TGI ``/info``). The
+    result leaves room for ``max_tokens`` new tokens, the template's own tokens and a
+    ``safety`` share, and never goes below ``MIN_PROMPT_TOKENS``.
+    """
+    limits = [cap]
+    if context_length:
+        limits.append(context_length - max_tokens)
+    if max_total_tokens:
+        limits.append(max_total_tokens - max_tokens)
+    if max_input_tokens:
+        limits.append(max_input_tokens)
+    budget = min(limits)
+    budget -= PROMPT_OVERHEAD_TOKENS + int(max(budget, 0) * safety)
+    return max(budget, MIN_PROMPT_TOKENS)
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """The prompt's view of the document around the cursor.
+
+    ``prefix == text[prefix_start_offset:offset]`` and
+    ``suffix == text[offset:suffix_end_offset]`` (offsets in code points, as Python
+    indexes ``str``).
+    """
+
+    prefix: str
+    suffix: str
+    prefix_start_offset: int
+    suffix_end_offset: int
+    truncated_prefix: bool
+    truncated_suffix: bool
+
+
+def cut_context(
+    text: str,
+    offset: int,
+    *,
+    max_prompt_tokens: int,
+    prefix_share: float = 0.7,
+) -> ContextWindow:
+    """Cut the prefix and suffix around ``offset`` to fit ``max_prompt_tokens``.
+
+    The prefix gets ``prefix_share`` of the budget and the suffix the rest; a share the
+    one side cannot use (start or end of the file) goes to the other side.
+    """
+    offset = min(max(offset, 0), len(text))
+    total = tokens_to_bytes(max_prompt_tokens)
+    prefix_budget = int(total * min(max(prefix_share, 0.0), 1.0))
+    suffix_budget = total - prefix_budget
+
+    start, prefix_used = _scan_back(text, offset, prefix_budget)
+    spare_for_suffix = prefix_budget - prefix_used if start == 0 else 0
+    end, suffix_used = _scan_forward(text, offset, suffix_budget + spare_for_suffix)
+    if end == len(text) and start > 0 and suffix_used < suffix_budget:
+        start, _ = _scan_back(text, offset, prefix_budget + suffix_budget - suffix_used)
+    return ContextWindow(
+        prefix=text[start:offset],
+        suffix=text[offset:end],
+        prefix_start_offset=start,
+        suffix_end_offset=end,
+        truncated_prefix=start > 0,
+        truncated_suffix=end < len(text),
+    )
+
+
+def _scan_back(text: str, offset: int, budget: int) -> tuple[int, int]:
+    """Start of the longest run of whole lines before ``offset`` within ``budget`` bytes.
+
+    The cursor line's text before the cursor is always included (cut from the left if it
+    alone is too long). Returns (start offset, bytes used).
+    """
+    low = max(0, offset - budget)
+    newline = text.rfind("\n", low, offset)
+    if newline < 0 and low > 0:
+        start = _keep_last_bytes(text, low, offset, budget)
+        return start, utf8_length(text[start:offset])
+    line_start = newline + 1
+    used = utf8_length(text[line_start:offset])
+    if used > budget:
+        start = _keep_last_bytes(text, line_start, offset, budget)
+        return start, utf8_length(text[start:offset])
+    position = line_start
+    while position > 0:
+        remaining = budget - used
+        low = max(0, position - 1 - remaining)
+        newline = text.rfind("\n", low, position - 1)
+        if newline < 0 and low > 0:
+            break  # the previous line does not fit
+        line_start = newline + 1
+        cost = utf8_length(text[line_start:position])
+        if cost > remaining:
+            break
+        used += cost
+        position = line_start
+    return position, used
+
+
+def _scan_forward(text: str, offset: int, budget: int) -> tuple[int, int]:
+    """End of the longest run of whole lines after ``offset`` within ``budget`` bytes.
+
+    The rest of the cursor line is always included (cut on the right if it alone is too
+    long). Returns (end offset, bytes used).
+    """
+    size = len(text)
+    high = min(size, offset + budget)
+    newline = text.find("\n", offset, high)
+    if newline < 0:
+        if high < size:
+            end = _keep_first_bytes(text, offset, high, budget)
+            return end, utf8_length(text[offset:end])
+        line_end = size
+    else:
+        line_end = newline + 1
+    used = utf8_length(text[offset:line_end])
+    if used > budget:
+        end = _keep_first_bytes(text, offset, line_end, budget)
+        return end, utf8_length(text[offset:end])
+    position = line_end
+    while position < size:
+        remaining = budget - used
+        high = min(size, position + remaining)
+        newline = text.find("\n", position, high)
+        if newline < 0:
+            if high < size:
+                break  # the next line does not fit
+            line_end = size
+        else:
+            line_end = newline + 1
+        cost = utf8_length(text[position:line_end])
+        if cost > remaining:
+            break
+        used += cost
+        position = line_end
+    return position, used
+
+
+def _keep_last_bytes(text: str, start: int, end: int, budget: int) -> int:
+    """The offset in [start, end] where the tail ``text[offset:end]`` fits ``budget``."""
+    piece = text[start:end]
+    if utf8_length(piece) <= budget:
+        return start
+    kept = piece.encode("utf-8", "surrogatepass")[-budget:].decode("utf-8", "ignore")
+    return end - len(kept) if budget > 0 else end
+
+
+def _keep_first_bytes(text: str, start: int, end: int, budget: int) -> int:
+    """The offset in [start, end] where the head ``text[start:offset]`` fits ``budget``."""
+    piece = text[start:end]
+    if utf8_length(piece) <= budget:
+        return end
+    kept = piece.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
+    cut = start + len(kept)
+    # Never leave a CR whose LF was cut off: the suffix would end in a lone "\r".
+    if cut > start and text[cut - 1] == "\r":
+        cut -= 1
+    return cut
