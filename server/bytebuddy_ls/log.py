@@ -42,9 +42,7 @@ class SecretRegistry:
             if secret in text:
                 text = text.replace(secret, _REDACTED)
         for pattern in _SECRET_PATTERNS:
-            text = pattern.sub(
-                lambda m: (m.group(1) if m.groups() else "") + _REDACTED, text
-            )
+            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + _REDACTED, text)
         return text
 
 

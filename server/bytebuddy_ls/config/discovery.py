@@ -33,7 +33,8 @@ def searched_locations(workspace_root: Path | None) -> list[str]:
     places = ["--config PATH", "initializationOptions.config / configPath", "$BYTEBUDDY_CONFIG"]
     if workspace_root is not None:
         places.append(str(workspace_root / WORKSPACE_CONFIG))
-    places.append(str(user_config_path()))
+    if str(user_config_path()) not in places:
+        places.append(str(user_config_path()))
     return places
 
 
@@ -49,7 +50,9 @@ def find_config(
     if init_options.get("config") is not None:
         return ConfigSource(ConfigSourceKind.INLINE, inline=init_options["config"])
     if init_options.get("configPath"):
-        return ConfigSource(ConfigSourceKind.INIT_PATH, Path(str(init_options["configPath"])).expanduser())
+        return ConfigSource(
+            ConfigSourceKind.INIT_PATH, Path(str(init_options["configPath"])).expanduser()
+        )
     env = os.environ.get("BYTEBUDDY_CONFIG")
     if env:
         return ConfigSource(ConfigSourceKind.ENV, Path(env).expanduser())

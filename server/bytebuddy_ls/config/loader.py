@@ -64,7 +64,9 @@ class LoadedConfig:
     warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
 
 
-_INTERPOLATION = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_INTERPOLATION = re.compile(
+    r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}|\$\{([A-Za-z_][A-Za-z0-9_]*)\}"
+)
 _MAX_CONFIG_BYTES = 1_000_000
 _legacy_noted: set[tuple[str, str]] = set()
 
@@ -110,7 +112,9 @@ def load_config_file(path: str | Path, kind: ConfigSourceKind) -> LoadedConfig:
     except FileNotFoundError:
         raise ConfigError([Diagnostic(origin, 1, 1, "config file not found")]) from None
     except OSError as exc:
-        raise ConfigError([Diagnostic(origin, 1, 1, f"cannot read config: {exc.strerror}")]) from None
+        raise ConfigError(
+            [Diagnostic(origin, 1, 1, f"cannot read config: {exc.strerror}")]
+        ) from None
     if len(raw) > _MAX_CONFIG_BYTES:
         raise ConfigError([Diagnostic(origin, 1, 1, "config file is larger than 1 MB")])
     try:
@@ -141,9 +145,7 @@ def load_config_text(
     if node is not None:
         marks.record(node)
     if data is None:
-        raise ConfigError(
-            [Diagnostic(origin, 1, 1, "config is empty: it needs a 'models:' list")]
-        )
+        raise ConfigError([Diagnostic(origin, 1, 1, "config is empty: it needs a 'models:' list")])
     return _validate(data, origin, kind, marks, path)
 
 
@@ -168,7 +170,9 @@ def _validate(
     data = dict(data)
     for key in data:
         if key in IGNORED_TOP_LEVEL_KEYS:
-            warnings.append(diag((key,), f"'{key}' is not used by bytebuddy-ls", "warning", key=True))
+            warnings.append(
+                diag((key,), f"'{key}' is not used by bytebuddy-ls", "warning", key=True)
+            )
     for key in IGNORED_TOP_LEVEL_KEYS:
         data.pop(key, None)
 
@@ -278,9 +282,20 @@ def _pydantic_diagnostics(exc: ValidationError, diag: Any) -> list[Diagnostic]:
             message = f"unknown provider: {message}"
         elif kind.startswith("literal_error") and len(loc) >= 2 and loc[-2] == "roles":
             message = f"unknown role: {message}"
-        if kind in ("string_type", "int_type", "float_type", "list_type", "dict_type",
-                    "bool_type", "model_type", "int_parsing", "float_parsing", "bool_parsing",
-                    "tuple_type", "model_attributes_type"):
+        if kind in (
+            "string_type",
+            "int_type",
+            "float_type",
+            "list_type",
+            "dict_type",
+            "bool_type",
+            "model_type",
+            "int_parsing",
+            "float_parsing",
+            "bool_parsing",
+            "tuple_type",
+            "model_attributes_type",
+        ):
             got = type(error.get("input")).__name__
             message = f"{message} (got {got})"
         out.append(diag(loc, f"{where}: {message}" if where else message))

@@ -71,8 +71,11 @@ class ConfigState:
             flag=self.flag, init_options=self.init_options, workspace_root=self.workspace_root
         )
         stamp = _stamp(source.path) if source and source.path else None
-        if not force and source == self.source and stamp == self._stamp and (
-            self.loaded is not None or self.error is not None or source is None
+        if (
+            not force
+            and source == self.source
+            and stamp == self._stamp
+            and (self.loaded is not None or self.error is not None or source is None)
         ):
             return ReloadOutcome(False, self.error, False)
         self.source, self._stamp = source, stamp
@@ -82,7 +85,9 @@ class ConfigState:
             return ReloadOutcome(was_loaded, None, False)
         try:
             if source.kind is ConfigSourceKind.INLINE:
-                loaded = load_config_data(source.inline, "initializationOptions.config", source.kind)
+                loaded = load_config_data(
+                    source.inline, "initializationOptions.config", source.kind
+                )
             else:
                 assert source.path is not None
                 loaded = load_config_file(source.path, source.kind)

@@ -1,0 +1,134 @@
+"""Command line: ``serve`` (default), ``check-config``, ``doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import (
+    ROLES,
+    ConfigError,
+    ConfigSourceKind,
+    LoadedConfig,
+    find_config,
+    load_config_data,
+    load_config_file,
+    models_for_role,
+    searched_locations,
+)
+from .log import setup_logging
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bytebuddy-ls",
+        description="AI coding assistant language server for Hugging Face models.",
+    )
+    parser.add_argument("--version", action="version", version=f"bytebuddy-ls {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the language server (default: on stdio)")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (default)")
+    mode.add_argument("--tcp", action="store_true", help="listen on a TCP port")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    serve.add_argument(
+        "--config", metavar="PATH", help="config file (overrides every other source)"
+    )
+    serve.add_argument("--log-file", metavar="PATH", help="log here instead of stderr")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+
+    check = sub.add_parser("check-config", help="validate a config and show the role → model table")
+    check.add_argument("path", nargs="?", metavar="PATH", help="config file (default: search)")
+
+    doctor = sub.add_parser("doctor", help="check config, tokens and reachability of every model")
+    doctor.add_argument("--config", metavar="PATH", help="config file (default: search)")
+    doctor.add_argument("--timeout", type=float, default=4.0, help="seconds per reachability probe")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(args)
+    if command == "check-config":
+        return check_config(args.path)
+    if command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(args.config, timeout=args.timeout)
+    raise AssertionError(command)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_file", None))
+    from .server import build_server
+
+    server = build_server(
+        config_flag=getattr(args, "config", None), log_file=getattr(args, "log_file", None)
+    )
+    if getattr(args, "tcp", False):
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
+
+
+def load_for_cli(path: str | None) -> LoadedConfig | None:
+    """The config a CLI command uses: PATH, else the same search as the server
+    (minus initializationOptions), with the current directory as workspace root."""
+    if path:
+        return load_config_file(path, ConfigSourceKind.FLAG)
+    source = find_config(workspace_root=Path.cwd())
+    if source is None:
+        return None
+    if source.path is None:
+        return load_config_data(source.inline, "inline", source.kind)
+    return load_config_file(source.path, source.kind)
+
+
+def check_config(path: str | None) -> int:
+    setup_logging("warning")
+    try:
+        loaded = load_for_cli(path)
+    except ConfigError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        print(f"config is invalid ({len(exc.diagnostics)} error(s))", file=sys.stderr)
+        return 1
+    if loaded is None:
+        print("no config found; looked in:", file=sys.stderr)
+        for place in searched_locations(Path.cwd()):
+            print(f"  {place}", file=sys.stderr)
+        return 1
+    for warning in loaded.warnings:
+        print(f"{warning.origin}:{warning.line}:{warning.column}: warning: {warning.message}")
+    print(f"config: {loaded.origin}")
+    print(format_role_table(loaded))
+    return 0
+
+
+def format_role_table(loaded: LoadedConfig) -> str:
+    rows = [("ROLE", "MODEL", "PROVIDER", "HUB ID", "FALLBACKS")]
+    for role in ROLES:
+        chain = models_for_role(loaded.config, role)
+        if chain:
+            first = chain[0]
+            fallbacks = ", ".join(m.name for m in chain[1:]) or "-"
+            rows.append((role, first.name, first.provider, first.model, fallbacks))
+        else:
+            rows.append((role, "-", "-", "-", "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
+    disabled = [m for m in loaded.config.models if m.unusable]
+    lines += [f"disabled: {m.unusable}" for m in disabled]
+    return "\n".join(lines)

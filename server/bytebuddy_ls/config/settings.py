@@ -1,0 +1,49 @@
+"""Editor-side settings: what a client sends in ``initializationOptions`` and in
+``workspace/didChangeConfiguration`` (section ``bytebuddy``). The model config
+(``config.yaml``) says *which* models; these say how the editor wants them used."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..log import logger
+
+
+class AutocompleteSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    enabled: bool = True
+    # Server-side debounce for automatic triggers; invoked requests skip it.
+    debounceMs: int = Field(default=75, ge=0, le=2000)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    configPath: str | None = None
+    autocomplete: AutocompleteSettings = Field(default_factory=AutocompleteSettings)
+    # One `textDocument/completion` item carrying the suggestion, for clients
+    # without inline completion (Helix, eglot).
+    completionFallback: bool = True
+    logLevel: Literal["debug", "info", "warning", "error"] | None = None
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
+    """Settings from a client payload; accepts ``{"bytebuddy": {...}}`` or the section.
+
+    Bad values are logged and ignored field by field (the rest still applies)."""
+    if isinstance(raw, dict) and isinstance(raw.get("bytebuddy"), dict):
+        raw = raw["bytebuddy"]
+    if not isinstance(raw, dict):
+        return base or Settings()
+    merged = (base or Settings()).model_dump()
+    for key, value in raw.items():
+        if key == "autocomplete" and isinstance(value, dict):
+            merged["autocomplete"] = {**merged["autocomplete"], **value}
+        elif key in Settings.model_fields:
+            merged[key] = value
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        logger.warning("ignoring invalid settings: %s", exc.errors(include_url=False))
+        return base or Settings()

@@ -1,0 +1,1 @@
+"""One module per LSP capability; ``server.py`` wires them together."""

@@ -1,0 +1,143 @@
+"""Config lifecycle: load at start-up, watch the file, settings changes, reload command.
+
+A bad edit keeps the last good config and is reported once; no config at all
+leaves the server running in the ``unconfigured`` state with how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from ..config import ROLES, ReloadOutcome, searched_locations
+from ..config.settings import parse_settings
+from ..log import logger, setup_logging
+
+if TYPE_CHECKING:
+    from ..server import ByteBuddyServer
+
+RELOAD_COMMAND = "bytebuddy.reloadConfig"
+
+
+def unconfigured_message(server: ByteBuddyServer) -> str:
+    places = "; ".join(searched_locations(server.config.workspace_root))
+    return (
+        "bytebuddy-ls has no model config. Create ~/.bytebuddy/config.yaml "
+        "(copy config.example.yaml from the bytebuddy-ls README) or point the editor "
+        f"setting 'configPath' at one. Looked in: {places}."
+    )
+
+
+def role_summary(server: ByteBuddyServer) -> str:
+    parts = []
+    for role in ROLES:
+        chain = server.config.chain(role)
+        parts.append(f"{role} → {chain[0].name if chain else '—'}")
+    return ", ".join(parts)
+
+
+def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
+    """Turn a reload outcome into status, messages and feature refreshes."""
+    state = server.config
+    if outcome.error is not None:
+        if outcome.new_error:
+            first = outcome.error.diagnostics[0]
+            keeping = " (keeping the last good config)" if state.loaded else ""
+            more = len(outcome.error.diagnostics) - 1
+            extra = f" (+{more} more; run `bytebuddy-ls check-config`)" if more else ""
+            server.status.show_once(
+                f"config:{outcome.error}",
+                f"bytebuddy-ls config error{keeping}: {first}{extra}",
+            )
+            server.status.set("error", f"config error: {first}")
+        return
+    if outcome.changed or state.loaded is None:
+        server.status.forget("config:")
+    if state.loaded is None:
+        server.status.set("unconfigured", unconfigured_message(server))
+        server.status.show_once(
+            "unconfigured", unconfigured_message(server), types.MessageType.Info
+        )
+        server.notify_config_changed()
+        return
+    for warning in state.loaded.warnings:
+        logger.warning("%s", warning)
+    if outcome.changed:
+        logger.info("config loaded from %s: %s", state.loaded.origin, role_summary(server))
+        server.notify_config_changed()
+    if not server.settings.autocomplete.enabled:
+        server.status.set("disabled", "autocomplete is off")
+    else:
+        server.status.set("ready", role_summary(server))
+
+
+def _workspace_root(params: types.InitializeParams) -> Path | None:
+    uri = None
+    if params.workspace_folders:
+        uri = params.workspace_folders[0].uri
+    elif params.root_uri:
+        uri = params.root_uri
+    if uri:
+        path = to_fs_path(uri)
+        return Path(path) if path else None
+    if params.root_path:
+        return Path(params.root_path)
+    return None
+
+
+def register(server: ByteBuddyServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def on_initialize(params: types.InitializeParams) -> None:
+        options: dict[str, Any] = (
+            dict(params.initialization_options)
+            if isinstance(params.initialization_options, dict)
+            else {}
+        )
+        # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
+        server.settings = parse_settings(options.get("settings", options))
+        if server.settings.configPath and not options.get("configPath"):
+            options["configPath"] = server.settings.configPath
+        if server.settings.logLevel:
+            setup_logging(server.settings.logLevel, server.log_file)
+        state = server.config
+        state.init_options = options
+        state.workspace_root = _workspace_root(params)
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(params: types.InitializedParams) -> None:
+        apply_reload(server, server.config.reload(force=True))
+        server.spawn(server.config.watch(lambda outcome: apply_reload(server, outcome)))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def on_settings(params: types.DidChangeConfigurationParams) -> None:
+        before = server.settings
+        server.settings = parse_settings(params.settings, before)
+        if server.settings.logLevel and server.settings.logLevel != before.logLevel:
+            setup_logging(server.settings.logLevel, server.log_file)
+        if server.settings.configPath != before.configPath:
+            if server.settings.configPath:
+                server.config.init_options["configPath"] = server.settings.configPath
+            else:
+                server.config.init_options.pop("configPath", None)
+            apply_reload(server, server.config.reload(force=True))
+        elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
+            apply_reload(server, ReloadOutcome(False, None, False))
+
+    @server.command(RELOAD_COMMAND)
+    def reload_config(*_args: Any) -> dict[str, Any]:
+        outcome = server.config.reload(force=True)
+        if outcome.error is not None:
+            # An explicit reload always answers with the error, even if shown before.
+            server.status.forget(f"config:{outcome.error}")
+            outcome = ReloadOutcome(outcome.changed, outcome.error, True)
+        apply_reload(server, outcome)
+        loaded = server.config.loaded
+        return {
+            "ok": outcome.error is None and loaded is not None,
+            "source": loaded.origin if loaded else None,
+            "errors": [str(d) for d in outcome.error.diagnostics] if outcome.error else [],
+            "warnings": [str(w) for w in loaded.warnings] if loaded else [],
+        }

@@ -1,0 +1,67 @@
+"""``bytebuddy/status`` notifications and once-per-cause user messages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal
+
+from lsprotocol import types
+
+from ..log import logger, redact
+
+if TYPE_CHECKING:
+    from ..server import ByteBuddyServer
+
+State = Literal["ready", "busy", "loading", "error", "disabled", "unconfigured"]
+STATUS_METHOD = "bytebuddy/status"
+
+
+@dataclass(frozen=True)
+class Status:
+    state: State
+    message: str
+    model: str | None = None
+    role: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class StatusReporter:
+    """Sends a status only when it changes, and each distinct problem message once."""
+
+    def __init__(self, server: ByteBuddyServer) -> None:
+        self._server = server
+        self.current = Status("unconfigured", "starting")
+        self._shown: set[str] = set()
+
+    def set(
+        self, state: State, message: str, *, model: str | None = None, role: str | None = None
+    ) -> None:
+        status = Status(state, redact(message), model, role)
+        if status == self.current:
+            return
+        self.current = status
+        try:
+            self._server.protocol.notify(STATUS_METHOD, status.to_json())
+        except Exception:  # the client may be gone; status is best effort
+            logger.debug("could not send status", exc_info=True)
+
+    def show_once(
+        self, cause: str, message: str, kind: types.MessageType = types.MessageType.Error
+    ) -> bool:
+        """``window/showMessage`` once per distinct cause; returns whether it was shown."""
+        if cause in self._shown:
+            return False
+        self._shown.add(cause)
+        text = redact(message)
+        logger.warning("%s", text)
+        try:
+            self._server.window_show_message(types.ShowMessageParams(type=kind, message=text))
+        except Exception:
+            logger.debug("could not show message", exc_info=True)
+        return True
+
+    def forget(self, prefix: str) -> None:
+        """Allow messages of a cause family to be shown again (e.g. after a fix)."""
+        self._shown = {c for c in self._shown if not c.startswith(prefix)}

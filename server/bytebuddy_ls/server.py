@@ -1,0 +1,107 @@
+"""The language server: a pygls ``LanguageServer`` that wires the features together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from . import __version__
+from .config import ConfigState
+from .config.settings import Settings
+from .features import configuration, models
+from .features.status import StatusReporter
+from .log import logger, redact
+
+_IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
+
+
+class ByteBuddyProtocol(LanguageServerProtocol):
+    """Answers requests whose params do not deserialize with an error response.
+
+    pygls drops such requests silently, which leaves the client waiting forever."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "method" in data and data.get("id") is not None:
+                method = data.get("method")
+                error = type(exc)(f"invalid params for {method}: {exc.message}")
+                self._send_response(data["id"], error=error.to_response_error())
+            else:
+                logger.warning("ignoring malformed notification %r", data.get("method"))
+            return _IGNORED_MESSAGE
+
+
+class ByteBuddyServer(LanguageServer):
+    def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
+        super().__init__(
+            "bytebuddy-ls",
+            __version__,
+            protocol_cls=ByteBuddyProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.config_flag = config_flag
+        self.log_file = log_file
+        self.settings = Settings()
+        self.config = ConfigState(flag=config_flag)
+        self.status = StatusReporter(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._config_listeners: list[Callable[[], None]] = []
+        self._model_extras: list[Callable[[str], dict[str, Any]]] = []
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a background task, keeping a reference so it is not garbage-collected."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def on_config_changed(self, listener: Callable[[], None]) -> None:
+        self._config_listeners.append(listener)
+
+    def notify_config_changed(self) -> None:
+        for listener in self._config_listeners:
+            try:
+                listener()
+            except Exception:
+                logger.exception("config listener failed")
+
+    def add_model_extras(self, provider: Callable[[str], dict[str, Any]]) -> None:
+        """Features add per-model figures (health, shown/accepted) to ``bytebuddy/models``."""
+        self._model_extras.append(provider)
+
+    def model_extras(self, name: str) -> dict[str, Any]:
+        extras: dict[str, Any] = {}
+        for provider in self._model_extras:
+            extras.update(provider(name))
+        return extras
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Malformed input is logged, not shown: a popup per bad message helps no one.
+        logger.error(
+            "server error (%s): %s", getattr(source, "__name__", source), redact(str(error))
+        )
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
+    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+    configuration.register(server)
+    models.register(server)
+
+    @server.feature(types.SHUTDOWN)
+    async def on_shutdown(_params: Any) -> None:
+        await server.aclose()
+
+    return server
