@@ -1,0 +1,380 @@
+"""Autocomplete prompts: the one table of fill-in-the-middle (FIM) families.
+
+A model id (``bigcode/starcoder2-15b``, ``Qwen/Qwen2.5-Coder-7B:nebius``, …) is matched
+case-insensitively against ``FIM_FAMILIES`` in order; the first match decides the prompt
+and its stop tokens. Models without a FIM family get either a prefix-only prompt (base
+models) or a hole-filling chat prompt (instruct/chat models).
+
+Stop tuples are ordered by importance: the family's separator/sentinel tokens first, the
+end-of-sequence token last, because some servers accept only 4 stop sequences (OpenAI,
+TGI's default ``max_stop_sequences``) and a server always stops on EOS by itself. The
+post-processor strips every token of ``special_tokens_for`` anyway, so truncating the
+stop list never lets a token leak.
+
+File header: only Qwen2.5/Qwen3-Coder gets one — its documented repository-level format
+puts ``<|repo_name|>name\\n`` and ``<|file_sep|>path\\n`` before the FIM tokens.
+StarCoder2 was trained with ``<file_sep>`` too, but with the path *inside* the FIM
+prefix and only in repository context; it is not emitted, so StarCoder2 prompts stay
+exactly ``<fim_prefix>P<fim_suffix>S<fim_middle>``. Other families have no documented
+header, and a comment header would change the code the model continues.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+PromptKind = Literal["fim", "prefix", "chat"]
+
+# Markers for where the prefix and suffix go in a family's template segments.
+_P = "\x00prefix"
+_S = "\x00suffix"
+
+
+@dataclass(frozen=True)
+class FimFamily:
+    name: str
+    pattern: re.Pattern[str]
+    # Literal segments and the _P/_S markers, joined in order (single pass: text that
+    # looks like a marker inside the prefix is never substituted twice).
+    segments: tuple[str, ...]
+    stop: tuple[str, ...]
+    # Control tokens the model may emit besides the stop tokens.
+    extra_tokens: tuple[str, ...] = ()
+    header: Literal["qwen", None] = None
+
+    def render(self, prefix: str, suffix: str) -> str:
+        return "".join(prefix if s == _P else suffix if s == _S else s for s in self.segments)
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        literal = tuple(s for s in self.segments if s not in (_P, _S))
+        return _unique(tuple(t.strip() for t in literal) + self.stop + self.extra_tokens)
+
+
+def _family(name: str, pattern: str, segments: tuple[str, ...], stop: tuple[str, ...],
+            extra: tuple[str, ...] = (), header: Literal["qwen", None] = None) -> FimFamily:
+    return FimFamily(name, re.compile(pattern, re.IGNORECASE), segments, stop, extra, header)
+
+
+_STARCODER_SEGMENTS = ("<fim_prefix>", _P, "<fim_suffix>", _S, "<fim_middle>")
+_STARCODER_EXTRA = ("<fim_pad>", "<repo_name>", "<reponame>", "<filename>", "<gh_stars>")
+_PIPE_FIM_SEGMENTS = ("<|fim_prefix|>", _P, "<|fim_suffix|>", _S, "<|fim_middle|>")
+_PIPE_FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+# Order matters: CodeQwen1.5 (StarCoder tokens) must win over the Qwen-Coder pattern.
+FIM_FAMILIES: tuple[FimFamily, ...] = (
+    _family(
+        "starcoder",
+        r"starcoder|santacoder|stable[-_]?code|codeqwen",
+        _STARCODER_SEGMENTS,
+        ("<file_sep>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<|endoftext|>"),
+        _STARCODER_EXTRA,
+    ),
+    _family(
+        "qwen-coder",
+        r"qwen[-_]?\d*(?:\.\d+)?[-_]?coder",
+        _PIPE_FIM_SEGMENTS,
+        ("<|file_sep|>", "<|fim_pad|>", "<|im_end|>", "<|endoftext|>", *_PIPE_FIM_TOKENS),
+        ("<|repo_name|>", "<|im_start|>"),
+        header="qwen",
+    ),
+    _family(
+        "codegemma",
+        r"code[-_]?gemma",
+        _PIPE_FIM_SEGMENTS,
+        ("<|file_separator|>", "<end_of_turn>", "<eos>", *_PIPE_FIM_TOKENS),
+        ("<start_of_turn>",),
+    ),
+    _family(
+        "codellama",
+        r"code[-_]?llama",
+        ("<PRE> ", _P, " <SUF>", _S, " <MID>"),
+        ("<EOT>", "<PRE>", "<SUF>", "<MID>"),
+    ),
+    _family(
+        "deepseek-coder",
+        r"deepseek[-_]?coder",
+        ("<｜fim▁begin｜>", _P, "<｜fim▁hole｜>", _S, "<｜fim▁end｜>"),
+        ("<｜end▁of▁sentence｜>", "<|EOT|>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+        ("<｜begin▁of▁sentence｜>",),
+    ),
+    _family(
+        "codestral",
+        r"codestral",
+        ("[SUFFIX]", _S, "[PREFIX]", _P),
+        ("[PREFIX]", "[SUFFIX]"),
+        ("[MIDDLE]",),
+    ),
+    _family(
+        "granite-code",
+        r"granite.*code",
+        _STARCODER_SEGMENTS,
+        ("<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<|endoftext|>"),
+        _STARCODER_EXTRA,
+    ),
+)
+
+# Ids that name a chat/instruct model (used only when no FIM family matched).
+_CHAT_MODEL = re.compile(
+    r"instruct|chat|[-_.]it(?:[-_.:]|$)|gpt(?![-_]?(?:2|j\b|neo|bigcode))|claude|gemini|(?:^|[/:-])o[134](?:[-:]|$)|"
+    r"deepseek[-_]?(?:v\d|r1)|qwq|qwen3|kimi|glm[-_]?\d|command[-_]?r|hermes|zephyr|"
+    r"vicuna|openchat|magistral|mistral[-_](?:small|medium|large)|smollm\d?.*instruct",
+    re.IGNORECASE,
+)
+_BASE_MODEL = re.compile(r"(?:^|[-_/.])base(?:[-_.:]|$)", re.IGNORECASE)
+
+CHAT_COMPLETION_TAG = "COMPLETION"
+_OPEN_TAG = f"<{CHAT_COMPLETION_TAG}>"
+_CLOSE_TAG = f"</{CHAT_COMPLETION_TAG}>"
+HOLE_MARKER = "{{HOLE}}"
+
+
+@dataclass(frozen=True)
+class AutocompletePrompt:
+    """What to send for one autocomplete request.
+
+    ``kind == "fim"`` or ``"prefix"``: send ``prompt`` as raw text generation input.
+    ``kind == "chat"``: send ``messages`` (role, content) to a chat endpoint and pass the
+    answer through ``extract_chat_completion``. Merge ``stop`` with the model's configured
+    ``defaultCompletionOptions.stop``.
+    """
+
+    kind: PromptKind
+    prompt: str = ""
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    stop: tuple[str, ...] = ()
+    family: str | None = None
+
+
+def family_for(model_id: str) -> FimFamily | None:
+    """The FIM family of a model id, or None."""
+    return next((f for f in FIM_FAMILIES if f.pattern.search(model_id)), None)
+
+
+def is_chat_model(model_id: str) -> bool:
+    """True for ids that look like chat/instruct models with no FIM family."""
+    if family_for(model_id) is not None or _BASE_MODEL.search(model_id):
+        return False
+    return _CHAT_MODEL.search(model_id) is not None
+
+
+# Generic end/control tokens of common chat and base models, stripped from any output.
+# Only forms that cannot be ordinary code are listed (no "</s>": it is an HTML tag).
+GENERIC_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>",
+    "<|end|>", "<|EOT|>", "<｜end▁of▁sentence｜>", "<end_of_turn>",
+)
+
+
+def special_tokens_for(model_id: str, template: str | None = None) -> tuple[str, ...]:
+    """Every FIM/control token that must never reach the editor for this model.
+
+    Includes the family's tokens, the generic end tokens of common models, the
+    hole-filling tags of the chat prompt, and control-looking tokens of a custom template.
+    """
+    family = family_for(model_id)
+    tokens = family.special_tokens if family else ()
+    template_tokens = _template_tokens(template) if template else ()
+    chat = (_OPEN_TAG, _CLOSE_TAG, HOLE_MARKER)
+    return _unique(tokens + template_tokens + GENERIC_SPECIAL_TOKENS + chat)
+
+
+def build_autocomplete_prompt(
+    model_id: str,
+    prefix: str,
+    suffix: str,
+    *,
+    filename: str | None,
+    language: str | None,
+    template: str | None = None,
+    repo_name: str | None = None,
+    chat_only: bool = False,
+) -> AutocompletePrompt:
+    """The prompt for one autocomplete request.
+
+    ``template`` is ``promptTemplates.autocomplete``: it overrides the family table (see
+    ``render_template`` for its variables). ``chat_only`` forces the hole-filling chat
+    prompt, for transports that only speak chat completions (e.g. the router's
+    OpenAI-compatible route). ``filename`` should be workspace-relative when possible.
+    """
+    family = family_for(model_id)
+    if chat_only or (template is None and family is None and is_chat_model(model_id)):
+        return AutocompletePrompt(
+            kind="chat",
+            messages=_chat_messages(prefix, suffix, filename, language, template, repo_name),
+            stop=(_CLOSE_TAG,),
+            family=None,
+        )
+    if template is not None:
+        rendered = render_template(
+            template, prefix=prefix, suffix=suffix, filename=filename, language=language,
+            repo_name=repo_name,
+        )
+        stop = _unique((family.stop if family else ()) + _template_tokens(template))
+        kind: PromptKind = "fim" if _mentions(template, "suffix") else "prefix"
+        return AutocompletePrompt(kind=kind, prompt=rendered, stop=stop,
+                                  family=family.name if family else None)
+    if family is None:
+        return AutocompletePrompt(kind="prefix", prompt=prefix, stop=(), family=None)
+    header = _qwen_header(filename, repo_name) if family.header == "qwen" else ""
+    return AutocompletePrompt(
+        kind="fim", prompt=header + family.render(prefix, suffix), stop=family.stop,
+        family=family.name,
+    )
+
+
+def _qwen_header(filename: str | None, repo_name: str | None) -> str:
+    if not filename:
+        return ""
+    repo = f"<|repo_name|>{repo_name}\n" if repo_name else ""
+    return f"{repo}<|file_sep|>{filename}\n"
+
+
+_TEMPLATE_VARIABLE = re.compile(r"\{\{\{\s*(\w+)\s*\}\}\}|\{\{\s*(\w+)\s*\}\}")
+
+
+def render_template(
+    template: str,
+    *,
+    prefix: str,
+    suffix: str,
+    filename: str | None,
+    language: str | None,
+    repo_name: str | None = None,
+) -> str:
+    """Fill a mustache-like autocomplete template in one pass.
+
+    ``{{{name}}}`` and ``{{name}}`` (inner spaces allowed) both insert the raw value: code
+    is never HTML-escaped. Variables: prefix, suffix, filename (alias filepath), language,
+    reponame (alias repo_name). Unknown names are left as written so a typo is visible in
+    the debug log; sections (``{{#x}}``) are not supported.
+    """
+    values = {
+        "prefix": prefix,
+        "suffix": suffix,
+        "filename": filename or "",
+        "filepath": filename or "",
+        "language": language or "",
+        "reponame": repo_name or "",
+        "repo_name": repo_name or "",
+    }
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return values.get(name.lower(), match.group(0))
+
+    return _TEMPLATE_VARIABLE.sub(substitute, template)
+
+
+def _mentions(template: str, variable: str) -> bool:
+    return any((m.group(1) or m.group(2)).lower() == variable
+               for m in _TEMPLATE_VARIABLE.finditer(template))
+
+
+# Control-looking tokens in a template's literal text: <fim_prefix>, <|x|>, <｜x｜>, [SUFFIX].
+_CONTROL_TOKEN = re.compile(r"<\|?[A-Za-z_▁][\w▁]*\|?>|<｜[^｜<>\s]{1,40}｜>|\[[A-Z]{3,12}\]")
+
+
+def _template_tokens(template: str) -> tuple[str, ...]:
+    literal = _TEMPLATE_VARIABLE.sub(" ", template)
+    return _unique(tuple(m.group(0) for m in _CONTROL_TOKEN.finditer(literal)))
+
+
+_CHAT_SYSTEM = (
+    "You are a code completion engine inside a code editor. The user shows a file with "
+    f"a hole marked {HOLE_MARKER} at the cursor. Reply with only the code that belongs in "
+    f"the hole, wrapped in {_OPEN_TAG}{_CLOSE_TAG}. The text is inserted verbatim at the "
+    "cursor: no explanation, no markdown fences, do not repeat code before or after the "
+    "hole, keep the file's indentation. Prefer a short completion (the rest of the line "
+    "or the current block). If nothing fits, reply "
+    f"{_OPEN_TAG}{_CLOSE_TAG}."
+)
+
+_EXAMPLE_USER = (
+    "File: example.py (python)\n"
+    "<FILE>\n"
+    "def is_even(n: int) -> bool:\n"
+    f"    return {HOLE_MARKER}\n"
+    "\n"
+    "print(is_even(4))\n"
+    "</FILE>"
+)
+_EXAMPLE_ANSWER = f"{_OPEN_TAG}n % 2 == 0{_CLOSE_TAG}"
+
+
+def _chat_messages(
+    prefix: str,
+    suffix: str,
+    filename: str | None,
+    language: str | None,
+    template: str | None,
+    repo_name: str | None,
+) -> list[tuple[str, str]]:
+    if template is not None:
+        user = render_template(template, prefix=prefix, suffix=suffix, filename=filename,
+                               language=language, repo_name=repo_name)
+    else:
+        label = filename or "untitled"
+        if language:
+            label += f" ({language})"
+        user = f"File: {label}\n<FILE>\n{prefix}{HOLE_MARKER}{suffix}\n</FILE>"
+    return [
+        ("system", _CHAT_SYSTEM),
+        ("user", _EXAMPLE_USER),
+        ("assistant", _EXAMPLE_ANSWER),
+        ("user", user),
+    ]
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+_STRAY_TAG = re.compile(rf"</?{CHAT_COMPLETION_TAG}>", re.IGNORECASE)
+_PROSE_LEAD = re.compile(
+    r"^\s*(?:here(?:'s| is| are)|sure|certainly|of course|the (?:missing|completed?|"
+    r"code|completion)|this (?:completes|fills)|i (?:would|will|'ll))\b[^\n]*\n",
+    re.IGNORECASE,
+)
+
+
+def extract_chat_completion(answer: str, *, prefix: str = "") -> str:
+    """The hole text from a chat model's answer to the hole-filling prompt.
+
+    Drops reasoning blocks (``<think>…</think>``), takes the text inside
+    ``<COMPLETION>`` (the closing tag is usually cut off by the stop sequence), else the
+    first fenced code block, else the answer minus a leading line of prose. When
+    ``prefix`` is given, a repetition of the cursor line's text before the cursor is
+    removed (chat models often rewrite the whole line). Returns "" when nothing is left.
+    """
+    text = _THINK_BLOCK.sub("", answer)
+    if re.search(r"<think>", text, re.IGNORECASE):
+        return ""  # still reasoning when the output stopped: no completion
+    lowered = text.lower()
+    start = lowered.find(_OPEN_TAG.lower())
+    if start >= 0:
+        text = text[start + len(_OPEN_TAG):]
+        end = text.lower().find(_CLOSE_TAG.lower())
+        if end >= 0:
+            text = text[:end]
+    else:
+        end = lowered.find(_CLOSE_TAG.lower())
+        if end >= 0:
+            text = text[:end]
+        fence = _FENCE.search(text)
+        text = fence.group(1) if fence else _PROSE_LEAD.sub("", text, count=1)
+    while True:  # removing one tag can join the halves of another
+        cleaned = _STRAY_TAG.sub("", text.replace(HOLE_MARKER, ""))
+        if cleaned == text:
+            break
+        text = cleaned
+    # A tag on its own line leaves newlines around the code that are not part of it.
+    text = text.strip("\r\n") if text.strip() else ""
+    line_prefix = prefix[prefix.rfind("\n") + 1:].lstrip()
+    if line_prefix and text.lstrip().startswith(line_prefix):
+        text = text.lstrip()[len(line_prefix):]
+    return text
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for i in items if i))
