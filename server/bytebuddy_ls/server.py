@@ -11,10 +11,12 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from . import __version__
 from .config import ConfigState
 from .config.settings import Settings
+from .documents import DocumentStore
 from .features import configuration, models
 from .features.status import StatusReporter
 from .log import logger, redact
@@ -39,6 +41,32 @@ class ByteBuddyProtocol(LanguageServerProtocol):
                 logger.warning("ignoring malformed notification %r", data.get("method"))
             return _IGNORED_MESSAGE
 
+    # Document sync goes to our DocumentStore instead of pygls' workspace, whose
+    # incremental update re-splits the whole file on every keystroke.
+    def _documents(self) -> DocumentStore:
+        server: ByteBuddyServer = self._server  # type: ignore[assignment]
+        return server.documents
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        self._documents().open(params.text_document)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if self._documents().change(params) is None:
+            logger.debug("didChange for unopened %s ignored", params.text_document.uri)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        self._documents().close(params.text_document.uri)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _user_handler(self, method: str, params: Any) -> Any:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
 
 class ByteBuddyServer(LanguageServer):
     def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
@@ -53,6 +81,7 @@ class ByteBuddyServer(LanguageServer):
         self.settings = Settings()
         self.config = ConfigState(flag=config_flag)
         self.status = StatusReporter(self)
+        self.documents = DocumentStore()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._config_listeners: list[Callable[[], None]] = []
         self._model_extras: list[Callable[[str], dict[str, Any]]] = []

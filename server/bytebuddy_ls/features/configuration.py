@@ -102,6 +102,7 @@ def register(server: ByteBuddyServer) -> None:
             options["configPath"] = server.settings.configPath
         if server.settings.logLevel:
             setup_logging(server.settings.logLevel, server.log_file)
+        server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
         state = server.config
         state.init_options = options
         state.workspace_root = _workspace_root(params)
