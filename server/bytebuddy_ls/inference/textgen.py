@@ -1,0 +1,129 @@
+"""The text-generation wire protocol: TGI native and the hf-inference task route.
+
+One request shape (``{"inputs", "parameters", "stream"}``) serves three routes:
+- hf-inference on the router: ``POST {router}/hf-inference/models/{id}`` → an array
+  ``[{"generated_text"}]``; ``return_full_text`` must be ``false`` or the prompt comes back;
+- TGI native: ``POST /generate`` → an object, ``POST /generate_stream`` → SSE;
+- the Inference Endpoints toolkit container (and TGI's own ``/``): ``POST /`` with
+  ``"stream"`` in the body.
+Stream events carry ``token.text``; special tokens (``"special": true``) are never text;
+the last event has a non-null ``generated_text``; errors arrive as ``{"error", "error_type"}``
+inside a 200 stream.
+
+TGI validation rules are applied here: temperature 0 → ``do_sample: false``, ``top_p``
+outside (0, 1) dropped, non-positive ``top_k``/``repetition_penalty`` dropped, at most
+``max_stop_sequences`` stops, and ``max_new_tokens`` kept within ``max_total_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from .types import DEFAULT_MAX_STOP_SEQUENCES, GenerationParams, ServerLimits, StreamPiece
+
+# Without a tokenizer, assume about 3 characters per token: code tokenizes densely, and
+# over-estimating the prompt only shortens the answer a little, while under-estimating
+# earns a 422.
+CHARS_PER_TOKEN_ESTIMATE = 3
+
+
+def estimate_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN_ESTIMATE)
+
+
+def parameters(
+    params: GenerationParams,
+    limits: ServerLimits,
+    prompt: str,
+    *,
+    dropped: Collection[str] = (),
+    max_new_tokens_cap: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"return_full_text": False}
+    max_new = params.max_tokens
+    if limits.max_total_tokens is not None:
+        room = limits.max_total_tokens - estimate_tokens(prompt)
+        max_new = min(max_new, room) if max_new is not None else None
+        if max_new is not None:
+            max_new = max(1, max_new)
+    if max_new_tokens_cap is not None:
+        max_new = max(1, min(max_new, max_new_tokens_cap) if max_new else max_new_tokens_cap)
+    if max_new is not None:
+        out["max_new_tokens"] = max(1, max_new)
+    greedy = params.temperature is not None and params.temperature <= 0
+    if greedy:
+        out["do_sample"] = False
+    else:
+        if params.temperature is not None:
+            out["temperature"] = params.temperature
+            out["do_sample"] = True
+        if params.top_p is not None and 0 < params.top_p < 1:
+            out["top_p"] = params.top_p
+        if params.top_k is not None and params.top_k > 0:
+            out["top_k"] = params.top_k
+    if params.repetition_penalty is not None and params.repetition_penalty > 0:
+        out["repetition_penalty"] = params.repetition_penalty
+    if params.stop:
+        cap = limits.max_stop_sequences or DEFAULT_MAX_STOP_SEQUENCES
+        out["stop"] = list(params.stop[:cap])
+    if params.seed is not None:
+        out["seed"] = params.seed
+    for name in dropped:
+        out.pop(name, None)
+    return out
+
+
+def request_body(prompt: str, parameters: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    return {"inputs": prompt, "parameters": parameters, "stream": stream}
+
+
+def parse_response(data: Any) -> str:
+    """``[{"generated_text"}]`` (hf-inference, ``/``) or ``{"generated_text"}`` (``/generate``)."""
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict) and isinstance(data.get("generated_text"), str):
+        return str(data["generated_text"])
+    raise ValueError("no generated_text in the response")
+
+
+def parse_stream_event(data: Any) -> StreamPiece:
+    if not isinstance(data, dict):
+        raise ValueError("stream event is not an object")
+    if data.get("error"):
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        error_type = data.get("error_type")
+        return StreamPiece(
+            error=str(message),
+            error_type=str(error_type) if error_type else None,
+        )
+    token = data.get("token")
+    text = ""
+    if isinstance(token, dict) and not token.get("special") and isinstance(token.get("text"), str):
+        text = token["text"]
+    elif token is None and "generated_text" not in data:
+        raise ValueError("stream event has neither token nor generated_text")
+    return StreamPiece(text=text, done=data.get("generated_text") is not None)
+
+
+def parse_info(data: Any) -> ServerLimits:
+    """TGI ``GET /info``."""
+    if not isinstance(data, dict):
+        raise ValueError("/info is not an object")
+
+    def number(key: str) -> int | None:
+        value = data.get(key)
+        return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+    return ServerLimits(
+        max_input_tokens=number("max_input_tokens") or number("max_input_length"),
+        max_total_tokens=number("max_total_tokens"),
+        max_stop_sequences=number("max_stop_sequences"),
+    )
+
+
+def looks_like_tgi_info(data: Any) -> bool:
+    return isinstance(data, dict) and (
+        "model_id" in data or "max_total_tokens" in data or "router" in data
+    )

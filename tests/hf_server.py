@@ -1,0 +1,653 @@
+"""A loopback server that speaks the Hugging Face inference wire protocols.
+
+It is a real aiohttp server on 127.0.0.1 (not a mock): the routes, stream formats and
+error shapes of ``shared/reference/hf-wire-protocols.md``, TGI's input validation, a
+script of replies/faults per test, and a record of what it received.
+
+Routes: ``POST /`` (toolkit / TGI compat, array answer or SSE), ``POST /generate``,
+``POST /generate_stream``, ``GET /info``, ``GET /health``, ``POST /v1/chat/completions``,
+``POST /v1/completions``, ``GET /v1/models``, ``POST /hf-inference/models/{id}``
+(+ ``/v1/chat/completions`` under it), ``POST /{provider}/v1/chat/completions``.
+
+Use it three ways:
+- pytest: the async fixture ``hf_server`` (``.url``, ``.script(...)``, ``.configure(...)``,
+  ``.requests``, ``.disconnects``, ``.wait_for_disconnect()``, ``.reset()``);
+- standalone, for editor end-to-end tests and benchmarks in other processes:
+  ``python tests/hf_server.py --port 0 --port-file PATH`` (writes the port once
+  listening; runs until SIGTERM/SIGINT);
+- over HTTP: ``POST /_test/script`` (a rule, below), ``POST /_test/config``
+  (``{"engine": "all"|"tgi"|"openai"|"toolkit", "info": {...}, "validate": bool}``),
+  ``GET /_test/requests``, ``GET /_test/disconnects``, ``POST /_test/reset``.
+
+A rule (JSON or ``script(**rule)``): ``reply`` (text), ``status``, ``body`` (replaces the
+protocol answer; a string is sent as text, anything else as JSON), ``headers``,
+``delay_s`` (before answering), ``token_delay_s`` (between stream chunks),
+``error_event`` (an error inside a 200 stream after ``error_after_tokens`` chunks, with
+``error_type``), ``disconnect_after_tokens`` (the server drops the connection),
+``sse_no_space`` (``data:`` without a space), ``omit_done`` (no ``[DONE]``),
+``keepalive`` (``:`` comment lines between chunks), ``times`` and ``match_path``.
+With ``times`` the rule is queued ahead of the default and used that many times; without
+``times`` but with ``match_path`` it stays for that path; otherwise it replaces the
+default. ``match_path`` is an exact path, or a prefix when it ends in ``*``. Rules
+without ``match_path`` apply to generation routes only (not ``/info``, ``/v1/models``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_REPLY = "return a + b"
+DEFAULT_INFO: dict[str, Any] = {
+    "model_id": "bigcode/starcoder2-3b",
+    "model_sha": "0" * 40,
+    "model_pipeline_tag": "text-generation",
+    "max_concurrent_requests": 128,
+    "max_best_of": 2,
+    "max_stop_sequences": 4,
+    "max_input_tokens": 1024,
+    "max_total_tokens": 2048,
+    "validation_workers": 2,
+    "max_client_batch_size": 4,
+    "router": "text-generation-router",
+    "version": "3.3.4",
+}
+_UNSET: Any = object()
+_GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
+_TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
+
+
+def server_tokens(text: str) -> int:
+    """The test server's "tokenizer": 4 characters a token (the client must not assume
+    fewer characters per token than this)."""
+    return math.ceil(len(text) / 4)
+
+
+def split_tokens(reply: str) -> list[str]:
+    """Word-sized chunks (leading whitespace kept), so a stream has several chunks."""
+    return _TOKEN_SPLIT.findall(reply) or [""]
+
+
+@dataclass
+class Rule:
+    reply: str = DEFAULT_REPLY
+    status: int = 200
+    body: Any = _UNSET
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    token_delay_s: float = 0.0
+    error_event: str | None = None
+    error_type: str = "validation"
+    error_after_tokens: int = 1
+    disconnect_after_tokens: int | None = None
+    sse_no_space: bool = False
+    omit_done: bool = False
+    keepalive: bool = False
+    times: int | None = None
+    match_path: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Rule:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown rule field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def matches(self, path: str, generation: bool) -> bool:
+        if self.match_path is None:
+            return generation
+        if self.match_path.endswith("*"):
+            return path.startswith(self.match_path[:-1])
+        return path == self.match_path
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    json: Any
+    text: str
+    authorization: str | None  # in-process only; never served over HTTP
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "json": self.json,
+            "text": self.text if self.json is None else None,
+        }
+
+
+class ClientGone(Exception):
+    """The client closed the connection while we were answering."""
+
+
+class HFTestServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.requests: list[Recorded] = []
+        self.disconnects: list[str] = []
+        self._disconnect_event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.reset()
+
+    # ----- control -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        self.default = Rule()
+        self.rules: list[Rule] = []
+        self.engine = "all"
+        self.info: dict[str, Any] = dict(DEFAULT_INFO)
+        self.validate = True
+        self.requests.clear()
+        self.disconnects.clear()
+
+    def script(self, reply: str | None = None, **rule: Any) -> Rule:
+        if reply is not None:
+            rule["reply"] = reply
+        parsed = Rule.from_json(rule)
+        if parsed.times is not None or parsed.match_path is not None:
+            self.rules.append(parsed)
+        else:
+            self.default = parsed
+        return parsed
+
+    def configure(
+        self,
+        *,
+        engine: str | None = None,
+        info: dict[str, Any] | None = None,
+        validate: bool | None = None,
+    ) -> None:
+        if engine is not None:
+            if engine not in ("all", "tgi", "openai", "toolkit"):
+                raise ValueError(f"unknown engine {engine!r}")
+            self.engine = engine
+        if info is not None:
+            self.info = {**DEFAULT_INFO, **info}
+        if validate is not None:
+            self.validate = validate
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    async def wait_for_disconnect(self, timeout: float = 2.0) -> bool:
+        if self.disconnects:
+            return True
+        self._disconnect_event.clear()
+        try:
+            await asyncio.wait_for(self._disconnect_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return bool(self.disconnects)
+        return True
+
+    # ----- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=2 * 1024 * 1024)  # TGI's 2 MB payload limit
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # handler_cancellation: a client disconnect cancels the handler, which we record.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ----- dispatch ------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/_test/"):
+            return await self._control(request)
+        raw = await request.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        headers = {
+            k: ("[REDACTED]" if k.lower() == "authorization" else v)
+            for k, v in request.headers.items()
+        }
+        self.requests.append(
+            Recorded(
+                request.method, path, request.query_string, headers, body, text,
+                request.headers.get("Authorization"),
+            )
+        )
+        route = self._route(request.method, path)
+        generation = route in _GENERATION_ROUTES
+        rule = self._take_rule(path, generation)
+        try:
+            if rule is not None and rule.delay_s:
+                await self._sleep_watching(request, rule.delay_s)
+            if route is None:
+                if rule is not None and rule.match_path is not None:
+                    return self._respond_static(rule)
+                return web.Response(status=404, text="Not Found")
+            if rule is not None and (rule.status >= 400 or rule.body is not _UNSET):
+                return self._respond_static(rule)
+            if route == "info":
+                return web.json_response(self.info)
+            if route == "models":
+                return web.json_response(
+                    {"object": "list", "data": [{"id": self.info["model_id"], "object": "model",
+                                                 "created": 0, "owned_by": "test"}]}
+                )
+            if route == "health":
+                return web.Response(status=200)
+            if text and body is None:
+                # axum answers malformed JSON with a plain-text 422.
+                return web.Response(status=422, text="Failed to deserialize the JSON body")
+            assert rule is not None
+            return await self._generate(request, route, path, body or {}, rule)
+        except (ClientGone, ConnectionResetError, asyncio.CancelledError):
+            self._record_disconnect(path)
+            raise
+
+    def _record_disconnect(self, path: str) -> None:
+        self.disconnects.append(path)
+        self._disconnect_event.set()
+
+    def _route(self, method: str, path: str) -> str | None:
+        engine = self.engine
+        tgi = engine in ("all", "tgi")
+        openai = engine in ("all", "tgi", "openai")
+        if method == "GET":
+            if path == "/info" and tgi:
+                return "info"
+            if path in ("/health", "/") and engine != "openai":
+                return "health"
+            if re.fullmatch(r"(/[^/]+)?/v1/models", path) and openai:
+                return "models"
+            return None
+        if method != "POST":
+            return None
+        if path == "/":
+            return "textgen-array" if engine in ("all", "tgi", "toolkit") else None
+        if path == "/generate" and tgi:
+            return "generate"
+        if path == "/generate_stream" and tgi:
+            return "generate-stream"
+        if re.fullmatch(r"(/hf-inference/models/.+|/[^/]+)?/v1/chat/completions", path) and openai:
+            return "chat"
+        if re.fullmatch(r"(/[^/]+)?/v1/completions", path) and openai:
+            return "completions"
+        if re.fullmatch(r"/hf-inference/models/[^/]+(/[^/]+)?", path) and engine == "all":
+            return "textgen-array"
+        return None
+
+    def _take_rule(self, path: str, generation: bool) -> Rule | None:
+        for rule in self.rules:
+            if rule.matches(path, generation):
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                return rule
+        return self.default if generation else None
+
+    async def _sleep_watching(self, request: web.Request, seconds: float) -> None:
+        """Sleep, noticing a client that hangs up meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ClientGone()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.02))
+
+    def _respond_static(self, rule: Rule) -> web.Response:
+        body = rule.body if rule.body is not _UNSET else default_error_body(rule.status)
+        headers = dict(rule.headers)
+        if isinstance(body, str):
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+            return web.Response(status=rule.status, text=body, headers=headers)
+        if body is None:
+            return web.Response(status=rule.status, headers=headers)
+        headers.setdefault("Content-Type", "application/json")
+        return web.Response(status=rule.status, text=json.dumps(body), headers=headers)
+
+    # ----- generation ----------------------------------------------------------------
+
+    async def _generate(
+        self, request: web.Request, route: str, path: str, body: dict[str, Any], rule: Rule
+    ) -> web.StreamResponse:
+        if route in ("textgen-array", "generate", "generate-stream"):
+            inputs = body.get("inputs")
+            parameters = body.get("parameters") or {}
+            if not isinstance(inputs, str) or not isinstance(parameters, dict):
+                return web.json_response(
+                    {"error": "Input validation error: `inputs` must be a string",
+                     "error_type": "validation"}, status=422,
+                )
+            if self.validate:
+                problem = self._validate_tgi(inputs, parameters)
+                if problem:
+                    return web.json_response(
+                        {"error": f"Input validation error: {problem}", "error_type": "validation"},
+                        status=422,
+                    )
+            reply = rule.reply
+            full = parameters.get("return_full_text")
+            # hf-inference's task route returns the prompt too unless told not to.
+            if route == "textgen-array" and path != "/" and full is not False:
+                reply = inputs + reply
+            stream = route == "generate-stream" or (
+                route == "textgen-array" and body.get("stream") is True
+            )
+            if stream:
+                return await self._stream(request, "tgi", rule, reply, body)
+            headers = {
+                "x-compute-time": "0.01", "x-total-time": "10", "x-queue-time": "0",
+                "x-inference-time": "10", "x-prompt-tokens": str(server_tokens(inputs)),
+                "x-generated-tokens": str(len(split_tokens(rule.reply))),
+                **rule.headers,
+            }
+            if route == "generate":
+                answer: Any = {"generated_text": reply}
+                if parameters.get("details"):
+                    answer["details"] = {
+                        "finish_reason": "length",
+                        "generated_tokens": len(split_tokens(rule.reply)),
+                        "seed": parameters.get("seed"),
+                        "prefill": [],
+                        "tokens": [],
+                    }
+            else:
+                answer = [{"generated_text": reply}]
+                if parameters.get("details") and path == "/":
+                    answer[0]["details"] = {
+                        "finish_reason": "length",
+                        "generated_tokens": len(split_tokens(rule.reply)),
+                        "seed": parameters.get("seed"),
+                        "prefill": [],
+                        "tokens": [],
+                    }
+            return web.json_response(answer, headers=headers)
+        model = body.get("model") if isinstance(body.get("model"), str) else "tgi"
+        if route == "completions" and body.get("suffix") is not None:
+            return web.json_response(
+                {"error": "Input validation error: Suffix is not supported and can be achieved "
+                          "by preprocessing the prompt.", "error_type": "validation"},
+                status=422,
+            )
+        if route == "chat" and not isinstance(body.get("messages"), list):
+            return web.json_response(
+                {"error": "Failed to deserialize the JSON body: missing field `messages`"},
+                status=422,
+            )
+        if body.get("stream"):
+            return await self._stream(request, route, rule, rule.reply, body)
+        usage = {"prompt_tokens": 5, "completion_tokens": len(split_tokens(rule.reply)),
+                 "total_tokens": 5 + len(split_tokens(rule.reply))}
+        common = {"id": "cmpl-test", "created": int(time.time()), "model": model,
+                  "system_fingerprint": "3.3.4-native", "usage": usage}
+        if route == "chat":
+            answer = {**common, "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": rule.reply},
+                 "logprobs": None, "finish_reason": "stop"}]}
+        else:
+            answer = {**common, "object": "text_completion", "choices": [
+                {"index": 0, "text": rule.reply, "logprobs": None, "finish_reason": "stop"}]}
+        return web.json_response(answer, headers=rule.headers)
+
+    def _validate_tgi(self, inputs: str, p: dict[str, Any]) -> str | None:
+        """TGI's validation messages for the parameters clients most often get wrong."""
+        temperature, top_p, top_k = p.get("temperature"), p.get("top_p"), p.get("top_k")
+        if temperature is not None and temperature <= 0:
+            return "`temperature` must be strictly positive"
+        if top_p is not None and not 0 < top_p < 1:
+            return "`top_p` must be > 0.0 and < 1.0"
+        if top_k is not None and top_k <= 0:
+            return "`top_k` must be strictly positive"
+        penalty = p.get("repetition_penalty")
+        if penalty is not None and penalty <= 0:
+            return "`repetition_penalty` must be strictly positive"
+        max_new = p.get("max_new_tokens")
+        if max_new is not None and max_new <= 0:
+            return "`max_new_tokens` must be strictly positive"
+        stop = p.get("stop") or []
+        max_stop = int(self.info.get("max_stop_sequences", 4))
+        if len(stop) > max_stop:
+            return f"`stop` supports up to {max_stop} stop sequences. Given: {len(stop)}"
+        tokens = server_tokens(inputs)
+        max_input = int(self.info.get("max_input_tokens", 1024))
+        if tokens > max_input:
+            return f"`inputs` must have less than {max_input} tokens. Given: {tokens}"
+        total = int(self.info.get("max_total_tokens", 2048))
+        if max_new is not None and tokens + max_new > total:
+            return (
+                f"`inputs` tokens + `max_new_tokens` must be <= {total}. "
+                f"Given: {tokens} `inputs` tokens and {max_new} `max_new_tokens`"
+            )
+        return None
+
+    async def _stream(
+        self, request: web.Request, kind: str, rule: Rule, reply: str, body: dict[str, Any]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                     **rule.headers},
+        )
+        await response.prepare(request)
+        prefix = "data:" if rule.sse_no_space else "data: "
+
+        async def send(payload: str) -> None:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ClientGone()
+            await response.write(f"{prefix}{payload}\n\n".encode())
+
+        tokens = split_tokens(reply)
+        model = body.get("model") if isinstance(body.get("model"), str) else "tgi"
+        created = int(time.time())
+
+        def chunk(delta: dict[str, Any] | None, text: str | None, finish: str | None) -> str:
+            if kind == "chat":
+                return json.dumps({
+                    "object": "chat.completion.chunk", "id": "chunk", "created": created,
+                    "model": model, "system_fingerprint": "3.3.4-native",
+                    "choices": [{"index": 0, "delta": delta or {}, "logprobs": None,
+                                 "finish_reason": finish}],
+                })
+            return json.dumps({
+                "object": "text_completion", "id": "chunk", "created": created, "model": model,
+                "system_fingerprint": "3.3.4-native",
+                "choices": [{"index": 0, "text": text or "", "logprobs": None,
+                             "finish_reason": finish}],
+            })
+
+        if kind == "chat":
+            await send(chunk({"role": "assistant", "content": ""}, None, None))
+        for index, token in enumerate(tokens):
+            if rule.disconnect_after_tokens is not None and index >= rule.disconnect_after_tokens:
+                assert request.transport is not None
+                request.transport.abort()  # drop mid-stream: no end of the chunked body
+                return response
+            if rule.error_event is not None and index >= rule.error_after_tokens:
+                await self._send_stream_error(kind, rule, send)
+                await response.write_eof()
+                return response
+            if index and rule.token_delay_s:
+                await self._sleep_watching(request, rule.token_delay_s)
+            if rule.keepalive:
+                await response.write(b":\n\n")
+            if kind == "tgi":
+                await send(json.dumps({
+                    "index": index + 1,
+                    "token": {"id": 100 + index, "text": token, "logprob": -0.1, "special": False},
+                    "generated_text": None, "details": None, "top_tokens": None,
+                }))
+            elif kind == "chat":
+                await send(chunk({"role": "assistant", "content": token}, None, None))
+            else:
+                await send(chunk(None, token, None))
+        if rule.error_event is not None:
+            await self._send_stream_error(kind, rule, send)
+            await response.write_eof()
+            return response
+        if kind == "tgi":
+            await send(json.dumps({
+                "index": len(tokens) + 1,
+                "token": {"id": 2, "text": "</s>", "logprob": -0.01, "special": True},
+                "generated_text": reply, "details": None, "top_tokens": None,
+            }))
+        else:
+            await send(chunk({}, None, "stop"))
+            options = body.get("stream_options") or {}
+            if isinstance(options, dict) and options.get("include_usage"):
+                await send(json.dumps({"object": "chat.completion.chunk", "id": "chunk",
+                                       "created": created, "model": model, "choices": [],
+                                       "usage": {"prompt_tokens": 5,
+                                                 "completion_tokens": len(tokens),
+                                                 "total_tokens": 5 + len(tokens)}}))
+            if not rule.omit_done:
+                await send("[DONE]")
+        await response.write_eof()
+        return response
+
+    async def _send_stream_error(self, kind: str, rule: Rule, send: Any) -> None:
+        if kind == "tgi":
+            await send(json.dumps({"error": rule.error_event, "error_type": rule.error_type}))
+            return
+        status = {"validation": 422, "overloaded": 429, "generation": 424}.get(rule.error_type, 500)
+        await send(json.dumps({"error": {"message": rule.error_event, "http_status_code": status}}))
+        if not rule.omit_done:
+            await send("[DONE]")
+
+    # ----- HTTP control --------------------------------------------------------------
+
+    async def _control(self, request: web.Request) -> web.Response:
+        path = request.path
+        try:
+            if path == "/_test/script" and request.method == "POST":
+                data = await request.json()
+                self.script(**data)
+                return web.json_response({"ok": True})
+            if path == "/_test/config" and request.method == "POST":
+                self.configure(**(await request.json()))
+                return web.json_response({"ok": True})
+            if path == "/_test/reset" and request.method == "POST":
+                self.reset()
+                return web.json_response({"ok": True})
+            if path == "/_test/requests" and request.method == "GET":
+                return web.json_response([r.public() for r in self.requests])
+            if path == "/_test/disconnects" and request.method == "GET":
+                return web.json_response(self.disconnects)
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"error": f"unknown control route {path}"}, status=404)
+
+
+def default_error_body(status: int) -> Any:
+    """The reference's typical body for an error status, when a rule names none."""
+    if status == 503:
+        return {"error": "Model bigcode/starcoder2-3b is currently loading", "estimated_time": 20.0}
+    if status == 429:
+        return {"error": "Model is overloaded", "error_type": "overloaded"}
+    if status == 401:
+        return {"error": "Invalid username or password."}
+    if status == 402:
+        return {"error": "You have exceeded your monthly included credits for Inference Providers."}
+    if status == 404:
+        return {"error": "Model bigcode/nonexistent does not exist"}
+    if status == 410:
+        return {"error": "https://api-inference.huggingface.co is no longer supported. "
+                         "Please use https://router.huggingface.co/hf-inference instead."}
+    if status == 422:
+        return {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be "
+                         "<= 2048. Given: 1900 `inputs` tokens and 256 `max_new_tokens`",
+                "error_type": "validation"}
+    if status == 424:
+        return {"error": "Request failed during generation: Server error: CUDA OOM",
+                "error_type": "generation"}
+    return {"error": f"HTTP {status}"}
+
+
+# ----- pytest fixture (only when pytest is present) -----------------------------------
+
+try:
+    import pytest_asyncio
+except ImportError:  # standalone use without pytest
+    pytest_asyncio = None
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def hf_server() -> AsyncIterator[HFTestServer]:
+        server = HFTestServer()
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()
+
+
+# ----- standalone ---------------------------------------------------------------------
+
+
+async def _serve(host: str, port: int, port_file: str | None) -> None:
+    server = HFTestServer(host, port)
+    await server.start()
+    if port_file:
+        target = Path(port_file)
+        partial = target.with_name(target.name + ".tmp")
+        partial.write_text(f"{server.port}\n", encoding="utf-8")
+        os.replace(partial, target)  # readers never see a half-written file
+    print(f"hf_server listening on {server.url}", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the chosen port here once listening")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.host, args.port, args.port_file))
+
+
+if __name__ == "__main__":
+    main()
