@@ -133,8 +133,10 @@ class HFServer:
             raw = response.read()
         return json.loads(raw) if raw else None
 
-    def script(self, reply: str) -> None:
-        self._call("POST", "/_test/script", {"reply": reply})
+    def script(self, reply: str, **rule: Any) -> None:
+        """Sets the text every generation route answers (plus optional rule fields such
+        as token_delay_s; see tests/hf_server.py)."""
+        self._call("POST", "/_test/script", {"reply": reply, **rule})
 
     def requests(self) -> list[dict[str, Any]]:
         result = self._call("GET", "/_test/requests")
