@@ -6,6 +6,7 @@ import pytest
 
 from bytebuddy_ls.prompting.extract import (
     adapt_to_selection,
+    code_for_selection,
     detect_indent_unit,
     extract_code,
     fenced_blocks,
@@ -180,3 +181,12 @@ def test_crlf_document_gets_crlf_and_tabs() -> None:
     assert adapt_to_selection(code, selection, document=document) == (
         "\tif x {\r\n\t\tz()\r\n\t}\r\n"
     )
+
+
+def test_code_for_selection_combines_extraction_and_fitting() -> None:
+    answer = "Done:\n```python\ndef f():\n    return 2\n```"
+    selection = "    def f():\n        return 1\n"
+    assert code_for_selection(answer, selection=selection, language="python") == (
+        "    def f():\n        return 2\n"
+    )
+    assert code_for_selection("I can't do that.", selection=selection) is None

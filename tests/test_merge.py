@@ -369,3 +369,41 @@ def test_guard_allows_rewriting_a_function_shorter() -> None:
     new = "def f(xs):\n    return run_all(xs)\n"
     assert deletion_guard(old, new, new) is None
     assert deletion_guard(old, old, "") is None
+
+
+def test_range_beats_similarity_so_lines_around_it_survive() -> None:
+    doc = "import a\n" + "".join(f"x{i} = {i}\n" for i in range(9))
+    code = "".join(f"x{i} = {i}\n" for i in range(9)).replace("x4 = 4", "x4 = 40")
+    plan = plan_apply(doc, code, (1, 10))
+    assert plan.kind == "range"
+    assert plan.new_text == doc.replace("x4 = 4\n", "x4 = 40\n")
+    # Without the range the same block reads as the whole file (and the guard and the
+    # minimal diff show the dropped import for review).
+    assert plan_apply(doc, code).kind == "whole_file"
+
+
+_plain_line = st.text(st.sampled_from("ab (){}:é😀\t "), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_plain_line, min_size=1, max_size=12),
+    st.lists(_plain_line, max_size=5),
+    st.data(),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_splice_replaces_exactly_the_region_in_the_documents_line_endings(
+    doc_lines: list[str], code_lines: list[str], data: st.DataObject, eol: str
+) -> None:
+    start = data.draw(st.integers(0, len(doc_lines)))
+    end = data.draw(st.integers(start, len(doc_lines)))
+    document = "".join(line + eol for line in doc_lines)
+    code = "".join(line + "\n" for line in code_lines)
+    spliced = splice_lines(document, (start, end), code)
+    expected_code = "".join(line + eol for line in code_lines)
+    if not code.strip("\r\n"):
+        expected_code = ""
+    before = "".join(line + eol for line in doc_lines[:start])
+    after = "".join(line + eol for line in doc_lines[end:])
+    assert spliced == before + expected_code + after
+    assert apply_line_edits(document, minimal_edits(document, spliced)) == spliced

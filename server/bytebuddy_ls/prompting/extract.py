@@ -364,3 +364,19 @@ def _dedent_mirrored(code_lines: list[str], selection_lines: list[str], prefix_w
 def _remove_columns(line: str, width: int) -> str:
     indent = leading_whitespace(line).expandtabs(4)
     return indent[width:] + line.lstrip(" \t")
+
+
+def code_for_selection(
+    answer: str,
+    *,
+    selection: str,
+    language: str | None = None,
+    line_prefix: str = "",
+    document: str | None = None,
+) -> str | None:
+    """The edit result in one call: the answer's code fitted to replace ``selection``
+    (see :func:`extract_code` and :func:`adapt_to_selection`); None when there is no code."""
+    code = extract_code(answer, language=language)
+    if code is None:
+        return None
+    return adapt_to_selection(code, selection, line_prefix=line_prefix, document=document)

@@ -401,12 +401,16 @@ class ApplyPlan:
 
 
 def _conform(code: str, eol: str, want_final_newline: bool) -> str:
-    """``code`` in the document's line endings, ending with a newline iff wanted."""
+    """``code`` in the document's line endings, ending with a newline iff wanted.
+
+    Only the block's own final terminator is replaced; blank lines it ends with stay.
+    """
     code = normalize_eol(code, eol)
-    stripped = code.rstrip("\r\n")
-    if not stripped:
+    if not code.strip("\r\n"):
         return ""
-    return stripped + eol if want_final_newline else stripped
+    if not want_final_newline:
+        return code.rstrip("\r\n")
+    return code.removesuffix(eol) + eol
 
 
 def splice_lines(document: str, region: tuple[int, int] | None, code: str) -> str:
@@ -435,7 +439,11 @@ def splice_lines(document: str, region: tuple[int, int] | None, code: str) -> st
     return prefix + _conform(code, eol, want_newline) + "".join(lines[end:])
 
 
-def _is_whole_file(doc_lines: Sequence[str], code_lines: Sequence[str]) -> bool:
+def _is_whole_file(
+    doc_lines: Sequence[str], code_lines: Sequence[str], *, ends_only: bool = False
+) -> bool:
+    """The block is the whole file: same first and last lines, or (unless ``ends_only``)
+    nearly as long as the file and very similar to it."""
     doc_rows, code_rows = _non_blank(doc_lines), _non_blank(code_lines)
     if not doc_rows:
         return True
@@ -444,8 +452,8 @@ def _is_whole_file(doc_lines: Sequence[str], code_lines: Sequence[str]) -> bool:
     same_ends = _key(doc_lines[doc_rows[0]]) == _key(code_lines[code_rows[0]]) and _key(
         doc_lines[doc_rows[-1]]
     ) == _key(code_lines[code_rows[-1]])
-    if same_ends:
-        return True
+    if same_ends or ends_only:
+        return same_ends
     if len(code_rows) < _WHOLE_FILE_SIZE_SHARE * len(doc_rows):
         return False
     doc_keys = [_key(doc_lines[i]) for i in doc_rows]
@@ -464,7 +472,8 @@ def plan_apply(
     """Decide how ``code`` applies to ``document``; deterministic cases need no model.
 
     Order: placeholders ("... existing code ...") → the apply model, on ``range`` or the
-    located region when there is one; the block is the whole file → replace the file;
+    located region when there is one; the block is the whole file (same first and last
+    lines, or — without ``range`` — nearly the same length and content) → replace it;
     ``range`` (0-based lines, end-exclusive) given → replace exactly those lines;
     the block's anchors locate a unique region → replace it; otherwise → the model.
     Callers diff ``new_text`` with :func:`minimal_edits` after :func:`deletion_guard`.
@@ -490,7 +499,9 @@ def plan_apply(
         return ApplyPlan(
             "needs_model", None, region, f"the block elides existing code; merging into {where}"
         )
-    if _is_whole_file(doc_lines, code_lines):
+    # With an explicit range only a block that spans the file from its first to its last
+    # line counts as the whole file; similarity alone could swallow lines around the range.
+    if _is_whole_file(doc_lines, code_lines, ends_only=range is not None):
         return done("whole_file", None, "the block is the whole file")
     if range is not None:
         return done("range", range, "the block replaces the given range")
