@@ -121,6 +121,9 @@ export class ChatPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (ChatPanel.current !== this) {
+      return;
+    }
     ChatPanel.current = undefined;
     this.inFlight?.cancel();
     this.panel.dispose();

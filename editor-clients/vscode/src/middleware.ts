@@ -1,45 +1,19 @@
-import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { ByteBuddySettings, SECTION, ServerSettingsSection } from './settings';
 
-/** Resolves after `ms`, or early with false when the request is cancelled meanwhile. */
-export function waitUnlessCancelled(ms: number, token: vscode.CancellationToken): Promise<boolean> {
-  if (token.isCancellationRequested) {
-    return Promise.resolve(false);
-  }
-  if (ms <= 0) {
-    return Promise.resolve(true);
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      subscription.dispose();
-      resolve(!token.isCancellationRequested);
-    }, ms);
-    const subscription = token.onCancellationRequested(() => {
-      clearTimeout(timer);
-      subscription.dispose();
-      resolve(false);
-    });
-  });
-}
-
 /**
- * Client-side gates in front of the server: autocomplete off means no request at all,
- * typing bursts are debounced (VS Code cancels superseded requests), and the completion
- * list only carries the AI item when the fallback is on.
+ * Client-side gates in front of the server: autocomplete off means no request at all
+ * (whatever the server thinks), and the completion list only carries the AI item when
+ * the fallback is on, since VS Code already shows the suggestion as ghost text.
+ * Debouncing is the server's job (`autocomplete.debounceMs`), so it happens once.
  */
 export function createMiddleware(
   getSettings: () => ByteBuddySettings,
   getServerSection: () => ServerSettingsSection,
 ): Middleware {
   return {
-    provideInlineCompletionItems: async (document, position, context, token, next) => {
-      const settings = getSettings();
-      if (!settings.autocompleteEnabled) {
-        return undefined;
-      }
-      const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-      if (!explicit && !(await waitUnlessCancelled(settings.debounceMs, token))) {
+    provideInlineCompletionItems: (document, position, context, token, next) => {
+      if (!getSettings().autocompleteEnabled) {
         return undefined;
       }
       return next(document, position, context, token);

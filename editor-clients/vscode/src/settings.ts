@@ -33,7 +33,7 @@ export function readSettings(config: ConfigurationReader): ByteBuddySettings {
   const debounce = config.get<unknown>('autocomplete.debounceMs');
   const logLevel = config.get<unknown>('logLevel');
   const enabled = config.get<unknown>('autocomplete.enabled');
-  const fallback = config.get<unknown>('completion.fallback');
+  const fallback = config.get<unknown>('completionFallback');
   return {
     serverPath: stringSetting(config, 'serverPath', ''),
     pythonPath: stringSetting(config, 'pythonPath', '') || 'python3',
@@ -44,7 +44,7 @@ export function readSettings(config: ConfigurationReader): ByteBuddySettings {
         : null,
     autocompleteEnabled: typeof enabled === 'boolean' ? enabled : true,
     debounceMs:
-      typeof debounce === 'number' && Number.isFinite(debounce) ? Math.min(Math.max(0, Math.round(debounce)), 5000) : 150,
+      typeof debounce === 'number' && Number.isFinite(debounce) ? Math.min(Math.max(0, Math.round(debounce)), 2000) : 75,
     completionFallback: typeof fallback === 'boolean' ? fallback : false,
     logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : 'info',
   };
@@ -71,25 +71,30 @@ export function resolveUserPath(value: string, workspaceFolder: string | undefin
 export interface InitializationOptions {
   config?: Record<string, unknown>;
   configPath?: string;
+  settings: ServerSettingsSection;
 }
 
 /** Inline config wins over a path, as in the server's source order. */
 export function buildInitializationOptions(settings: ByteBuddySettings, workspaceFolder: string | undefined): InitializationOptions {
+  const section = serverSettingsSection(settings, workspaceFolder);
   if (settings.config !== null) {
-    return { config: settings.config };
+    return { config: settings.config, settings: section };
   }
-  if (settings.configPath !== '') {
-    return { configPath: resolveUserPath(settings.configPath, workspaceFolder) };
+  if (section.configPath !== null) {
+    return { configPath: section.configPath, settings: section };
   }
-  return {};
+  return { settings: section };
 }
 
-/** The `bytebuddy` section as the server receives it (paths resolved, nested like the setting ids). */
+/**
+ * The `bytebuddy` section as the server reads it (initializationOptions.settings and
+ * workspace/didChangeConfiguration), with paths resolved on the client side.
+ */
 export interface ServerSettingsSection {
   configPath: string | null;
   config: Record<string, unknown> | null;
   autocomplete: { enabled: boolean; debounceMs: number };
-  completion: { fallback: boolean };
+  completionFallback: boolean;
   logLevel: LogLevel;
 }
 
@@ -98,7 +103,7 @@ export function serverSettingsSection(settings: ByteBuddySettings, workspaceFold
     configPath: settings.configPath === '' ? null : resolveUserPath(settings.configPath, workspaceFolder),
     config: settings.config,
     autocomplete: { enabled: settings.autocompleteEnabled, debounceMs: settings.debounceMs },
-    completion: { fallback: settings.completionFallback },
+    completionFallback: settings.completionFallback,
     logLevel: settings.logLevel,
   };
 }

@@ -1,0 +1,36 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { Middleware } from 'vscode-languageclient/node';
+import { createMiddleware } from '../../src/middleware';
+import { ByteBuddySettings, readSettings, serverSettingsSection } from '../../src/settings';
+
+const base = readSettings({ get: () => undefined });
+
+function build(settings: ByteBuddySettings): Middleware {
+  return createMiddleware(() => settings, () => serverSettingsSection(settings, '/ws'));
+}
+type AnyFn = (...args: unknown[]) => unknown;
+
+describe('middleware', () => {
+  it('asks the server for inline completions only while autocomplete is on', async () => {
+    const next = vi.fn(async () => [{ insertText: 'x' }]);
+    const on = build(base).provideInlineCompletionItems as AnyFn;
+    expect(await on('doc', 'pos', { triggerKind: 1 }, {}, next)).toEqual([{ insertText: 'x' }]);
+    const off = build({ ...base, autocompleteEnabled: false }).provideInlineCompletionItems as AnyFn;
+    expect(await off('doc', 'pos', { triggerKind: 1 }, {}, next)).toBeUndefined();
+    expect(next).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps the AI item out of the completion list unless the fallback is on', async () => {
+    const next = vi.fn(async () => [{ label: 'ai' }]);
+    expect(await (build(base).provideCompletionItem as AnyFn)('d', 'p', {}, {}, next)).toBeUndefined();
+    expect(await (build({ ...base, completionFallback: true }).provideCompletionItem as AnyFn)('d', 'p', {}, {}, next)).toEqual([{ label: 'ai' }]);
+  });
+
+  it('answers workspace/configuration pulls of the bytebuddy section with resolved values', async () => {
+    const next = vi.fn(async () => [{ raw: true }, { tabSize: 4 }]);
+    const configuration = build({ ...base, configPath: 'c.yaml' }).workspace!.configuration as AnyFn;
+    const answers = (await configuration({ items: [{ section: 'bytebuddy' }, { section: 'editor' }] }, {}, next)) as unknown[];
+    expect(answers[0]).toMatchObject({ configPath: '/ws/c.yaml', autocomplete: { enabled: true } });
+    expect(answers[1]).toEqual({ tabSize: 4 });
+  });
+});

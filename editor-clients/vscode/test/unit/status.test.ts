@@ -1,0 +1,93 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import * as vscode from 'vscode';
+import { StatusBar } from '../../src/statusBar';
+import { presentStatus, STATUS_COMMANDS } from '../../src/statusView';
+import type { FakeStatusBarItem } from './vscode-mock';
+
+const lastItem = (): FakeStatusBarItem =>
+  (vscode.window.createStatusBarItem as unknown as { mock: { results: Array<{ value: FakeStatusBarItem }> } }).mock.results.at(-1)!.value;
+
+describe('presentStatus', () => {
+  it('spins while the server starts and while a request is in flight', () => {
+    expect(presentStatus({ connection: 'starting', autocompleteEnabled: true }).text).toContain('~spin');
+    const busy = presentStatus({ connection: 'running', server: { state: 'busy', message: 'completing' }, autocompleteEnabled: true });
+    expect(busy.state).toBe('busy');
+    expect(busy.text).toContain('~spin');
+  });
+
+  it('names the loading model', () => {
+    const view = presentStatus({
+      connection: 'running',
+      server: { state: 'loading', message: 'Model is loading (about 20 s)', model: 'bigcode/starcoder2-3b', role: 'autocomplete' },
+      autocompleteEnabled: true,
+    });
+    expect(view.text).toContain('loading starcoder2-3b');
+    expect(view.tooltip).toContain('about 20 s');
+    expect(view.background).toBe('warning');
+    expect(view.accessibilityLabel).toMatch(/^ByteBuddy loading/);
+  });
+
+  it('shows errors in red and clicks through to the log', () => {
+    const view = presentStatus({ connection: 'running', server: { state: 'error', message: 'HTTP 401' }, autocompleteEnabled: true });
+    expect(view.background).toBe('error');
+    expect(view.command).toBe(STATUS_COMMANDS.showLog);
+    expect(view.tooltip).toContain('HTTP 401');
+    expect(presentStatus({ connection: 'failed', autocompleteEnabled: true }).command).toBe(STATUS_COMMANDS.showLog);
+  });
+
+  it('toggles autocomplete from the ready and disabled states', () => {
+    const ready = presentStatus({ connection: 'running', server: { state: 'ready', message: '' }, autocompleteEnabled: true });
+    expect(ready.command).toBe(STATUS_COMMANDS.toggleAutocomplete);
+    const off = presentStatus({ connection: 'running', server: { state: 'ready', message: '' }, autocompleteEnabled: false });
+    expect(off.state).toBe('disabled');
+    expect(off.command).toBe(STATUS_COMMANDS.toggleAutocomplete);
+  });
+
+  it('sends an unconfigured user to the settings', () => {
+    const view = presentStatus({ connection: 'running', server: { state: 'unconfigured', message: 'no config' }, autocompleteEnabled: true });
+    expect(view.command).toBe(STATUS_COMMANDS.openSettings);
+    expect(view.text).toContain('not configured');
+  });
+});
+
+describe('StatusBar', () => {
+  let bar: StatusBar;
+  beforeEach(() => {
+    bar = new StatusBar(true);
+  });
+
+  it('shows the item at once, starting', () => {
+    const item = lastItem();
+    expect(item.show).toHaveBeenCalled();
+    expect(item.text).toContain('~spin');
+    expect(bar.shownState).toBe('starting');
+  });
+
+  it('follows bytebuddy/status notifications', () => {
+    const item = lastItem();
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'loading', message: 'warming up', model: 'org/m' });
+    expect(item.text).toContain('loading m');
+    expect((item.backgroundColor as unknown as { id: string }).id).toBe('statusBarItem.warningBackground');
+    expect(item.accessibilityInformation?.label).toContain('loading');
+    bar.setServerStatus({ state: 'ready', message: 'ok' });
+    expect(item.backgroundColor).toBeUndefined();
+    expect(bar.shownState).toBe('ready');
+  });
+
+  it('forgets the old server status when the server restarts', () => {
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'error', message: 'bad token' });
+    bar.setConnection('starting');
+    bar.setConnection('running');
+    expect(bar.shownState).toBe('ready');
+  });
+
+  it('reflects the autocomplete setting without waiting for the server', () => {
+    bar.setConnection('running');
+    bar.setServerStatus({ state: 'ready', message: '' });
+    bar.setAutocompleteEnabled(false);
+    expect(bar.shownState).toBe('disabled');
+    expect(lastItem().command).toBe(STATUS_COMMANDS.toggleAutocomplete);
+  });
+});
