@@ -48,22 +48,84 @@ _GENERIC_TOKEN = re.compile(r"<\|[A-Za-z][\w.]*\|>|<｜[^｜<>\s]{1,40}｜>")
 # What a generic token looks like before its end arrived (held back while streaming).
 _GENERIC_START = re.compile(r"<(?:\|(?:[A-Za-z][\w.]{0,38}\|?)?|｜[^｜<>\s]{0,40})?")
 # Lines that legitimately repeat (closing blocks) are not "repetition".
-_TRIVIAL_REPEAT = frozenset({"end", "else", "fi", "done", "esac", "break", "pass",
-                             "continue", "return", "endif", "end if", "end;", "break;"})
+_TRIVIAL_REPEAT = frozenset(
+    {
+        "end",
+        "else",
+        "fi",
+        "done",
+        "esac",
+        "break",
+        "pass",
+        "continue",
+        "return",
+        "endif",
+        "end if",
+        "end;",
+        "break;",
+    }
+)
 _BLOCK_START = re.compile(r"(?:[:{(\[]|=>|->|\b(?:do|then|begin|else|in))\s*$")
 
 _HASH = ("#",)
 _SLASH = ("//",)
 _COMMENT_MARKERS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        ("python", "ruby", "shellscript", "sh", "bash", "zsh", "fish", "yaml", "toml",
-         "perl", "r", "elixir", "makefile", "dockerfile", "powershell", "coffeescript",
-         "julia", "nim", "crystal", "cmake", "gdscript"), _HASH),
+        (
+            "python",
+            "ruby",
+            "shellscript",
+            "sh",
+            "bash",
+            "zsh",
+            "fish",
+            "yaml",
+            "toml",
+            "perl",
+            "r",
+            "elixir",
+            "makefile",
+            "dockerfile",
+            "powershell",
+            "coffeescript",
+            "julia",
+            "nim",
+            "crystal",
+            "cmake",
+            "gdscript",
+        ),
+        _HASH,
+    ),
     **dict.fromkeys(
-        ("c", "cpp", "csharp", "java", "javascript", "typescript", "javascriptreact",
-         "typescriptreact", "go", "rust", "swift", "kotlin", "scala", "dart",
-         "objective-c", "objective-cpp", "zig", "groovy", "jsonc", "proto", "solidity",
-         "less", "scss", "vue", "svelte"), _SLASH),
+        (
+            "c",
+            "cpp",
+            "csharp",
+            "java",
+            "javascript",
+            "typescript",
+            "javascriptreact",
+            "typescriptreact",
+            "go",
+            "rust",
+            "swift",
+            "kotlin",
+            "scala",
+            "dart",
+            "objective-c",
+            "objective-cpp",
+            "zig",
+            "groovy",
+            "jsonc",
+            "proto",
+            "solidity",
+            "less",
+            "scss",
+            "vue",
+            "svelte",
+        ),
+        _SLASH,
+    ),
     "php": ("//", "#"),
     **dict.fromkeys(("lua", "sql", "haskell", "ada", "elm", "vhdl"), ("--",)),
     **dict.fromkeys(("lisp", "clojure", "scheme", "elisp", "racket", "asm", "ini"), (";",)),
@@ -105,7 +167,7 @@ class _Cursor:
     @classmethod
     def of(cls, prefix: str, suffix: str) -> _Cursor:
         cut = prefix.rfind("\n")
-        line_prefix = prefix[cut + 1:]
+        line_prefix = prefix[cut + 1 :]
         line_above = ""
         end = cut
         while end > 0:  # walk up over blank lines; stops at the first non-blank one
@@ -119,12 +181,18 @@ class _Cursor:
         line_suffix = normalized if newline < 0 else normalized[:newline]
         line_below = ""
         if newline >= 0:
-            for line in normalized[newline + 1:].split("\n", 50)[:50]:
+            for line in normalized[newline + 1 :].split("\n", 50)[:50]:
                 if line.strip():
                     line_below = line.rstrip()
                     break
-        return cls(line_prefix, line_suffix.rstrip("\r"), line_above, line_below, normalized,
-                   _detect_eol(prefix, suffix))
+        return cls(
+            line_prefix,
+            line_suffix.rstrip("\r"),
+            line_above,
+            line_below,
+            normalized,
+            _detect_eol(prefix, suffix),
+        )
 
     @property
     def cursor_indent(self) -> str:
@@ -236,8 +304,7 @@ def postprocess(
 
 
 def _all_tokens(stop: Sequence[str], special_tokens: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t for t in (*stop, *special_tokens, *GENERIC_SPECIAL_TOKENS)
-                               if t))
+    return tuple(dict.fromkeys(t for t in (*stop, *special_tokens, *GENERIC_SPECIAL_TOKENS) if t))
 
 
 def cut_at_tokens(text: str, tokens: Sequence[str]) -> str:
@@ -251,12 +318,12 @@ def _skip_leading_tokens(text: str, tokens: Sequence[str]) -> str:
         # Whitespace stops ("\n\n") are never "echoed sentinels".
         lead = next((t for t in tokens if t.strip() and text.startswith(t)), None)
         if lead is not None:
-            text = text[len(lead):]
+            text = text[len(lead) :]
             continue
         generic = _GENERIC_TOKEN.match(text)
         if generic is None:
             return text
-        text = text[generic.end():]
+        text = text[generic.end() :]
 
 
 def _first_token(text: str, tokens: Sequence[str]) -> int:
@@ -281,10 +348,10 @@ def strip_fences(text: str) -> str:
     """Remove a markdown code fence around (or closing after) the code."""
     opening = _OPENING_FENCE.match(text)
     if opening:
-        text = text[opening.end():]
+        text = text[opening.end() :]
     closing = _CLOSING_FENCE.search(text)
     if closing:
-        text = text[:closing.start()]
+        text = text[: closing.start()]
     return text
 
 
@@ -296,10 +363,10 @@ def _fix_leading(text: str, cursor: _Cursor) -> str:
         newline = text.find("\n")
         if newline < 0 or text[:newline].strip():
             break
-        text = text[newline + 1:]
+        text = text[newline + 1 :]
     indent = cursor.line_prefix
     if indent and text.startswith(indent):
-        text = text[len(indent):]
+        text = text[len(indent) :]
     return text
 
 
@@ -316,8 +383,9 @@ def _fix_indentation(text: str, cursor: _Cursor, indent_unit: str | None, reinde
         if widths and min(widths) == 0:
             rest = [cursor.cursor_indent + line if line.strip() else line for line in rest]
     if indent_unit == "\t":
-        spaced = [len(_leading_whitespace(line)) for line in rest
-                  if line.strip() and line.startswith(" ")]
+        spaced = [
+            len(_leading_whitespace(line)) for line in rest if line.strip() and line.startswith(" ")
+        ]
         width = min((w for w in spaced if w > 1), default=4)
         rest = [_spaces_to_tabs(line, width) for line in rest]
     elif indent_unit and not indent_unit.strip(" "):
@@ -330,14 +398,14 @@ def _spaces_to_tabs(line: str, width: int) -> str:
     if not lead or "\t" in lead:
         return line
     tabs, spaces = divmod(len(lead), width)
-    return "\t" * tabs + " " * spaces + line[len(lead):]
+    return "\t" * tabs + " " * spaces + line[len(lead) :]
 
 
 def _tabs_to(line: str, unit: str) -> str:
     lead = _leading_whitespace(line)
     if "\t" not in lead:
         return line
-    return lead.replace("\t", unit) + line[len(lead):]
+    return lead.replace("\t", unit) + line[len(lead) :]
 
 
 def _same_as_line_below(line: str, below: str) -> bool:
@@ -354,8 +422,11 @@ def _same_as_line_below(line: str, below: str) -> bool:
 
 def _substantial(line: str) -> bool:
     stripped = line.strip()
-    return (len(stripped) >= 4 and any(ch.isalnum() for ch in stripped)
-            and stripped.lower() not in _TRIVIAL_REPEAT)
+    return (
+        len(stripped) >= 4
+        and any(ch.isalnum() for ch in stripped)
+        and stripped.lower() not in _TRIVIAL_REPEAT
+    )
 
 
 def _apply_line_rules(lines: list[str], cursor: _Cursor, max_lines: int) -> tuple[list[str], bool]:
@@ -375,8 +446,11 @@ def _apply_line_rules(lines: list[str], cursor: _Cursor, max_lines: int) -> tupl
         full_line = cursor.line_prefix + line if index == 0 else line
         if _same_as_line_below(full_line, cursor.line_below):
             return kept, True
-        if (len(kept) >= 2 and _substantial(line)
-                and line.strip() == kept[-1].strip() == kept[-2].strip()):
+        if (
+            len(kept) >= 2
+            and _substantial(line)
+            and line.strip() == kept[-1].strip() == kept[-2].strip()
+        ):
             kept.pop()  # keep a single copy of the repeated line
             return kept, True
         kept.append(line)
@@ -465,7 +539,7 @@ def _resolve_line_suffix_overlap(text: str, cursor: _Cursor) -> tuple[str, str]:
     for size in range(len(wanted), 0, -1):  # re-closes it and goes on: replace it
         if _is_subsequence(wanted[:size], text):
             replaced = lead_space + wanted[:size]
-            score = errors(text, context[len(replaced):])
+            score = errors(text, context[len(replaced) :])
             if score < baseline and (best is None or score < best[0]):
                 best = (score, text, replaced)
     if best is None:
@@ -520,7 +594,7 @@ class StreamFilter:
             self.done = True
         else:
             hold = self._partial_token_tail(buffer)
-            accepted, self._pending = buffer[: len(buffer) - hold], buffer[len(buffer) - hold:]
+            accepted, self._pending = buffer[: len(buffer) - hold], buffer[len(buffer) - hold :]
         self._accept(accepted)
         self._check_lines()
         return accepted
