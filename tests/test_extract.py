@@ -190,3 +190,8 @@ def test_code_for_selection_combines_extraction_and_fitting() -> None:
         "    def f():\n        return 2\n"
     )
     assert code_for_selection("I can't do that.", selection=selection) is None
+
+
+def test_unfenced_keyword_code_is_not_mistaken_for_prose() -> None:
+    assert extract_code("SELECT name FROM users", language="sql") == "SELECT name FROM users"
+    assert extract_code("The query looks correct to me.", language="sql") is None

@@ -146,7 +146,6 @@ def _best_block(blocks: list[FencedBlock], language: str | None) -> FencedBlock:
 # punctuation code is made of. Code comments start with a marker and are not prose.
 _CODE_CHARS = re.compile(r"[{}()\[\];=<>]|->|::|\b(?:def|fn|func|function|return|import)\b")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_PROSE_LEAD_IN = re.compile(r"^[^\W\d_].*[:.!?]\s*$")
 
 
 def _is_prose_line(line: str) -> bool:
@@ -154,7 +153,11 @@ def _is_prose_line(line: str) -> bool:
     if not stripped or stripped[0] in "#/*-;%<'\"@`" or _CODE_CHARS.search(stripped):
         return False
     words = _WORD.findall(stripped)
-    return len(words) >= 3 and sum(len(w) for w in words) >= 0.6 * len(stripped)
+    if sum(len(w) for w in words) < 0.6 * len(stripped):
+        return False
+    # Short keyword lines ("SELECT name FROM users") are code; sentences end in
+    # punctuation or run long.
+    return (len(words) >= 3 and stripped[-1] in ".!?:,") or len(words) >= 8
 
 
 def _unfenced_code(answer: str) -> str | None:
