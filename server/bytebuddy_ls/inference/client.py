@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -197,7 +198,7 @@ class InferenceClient:
         if token is not None and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {token.value.get_secret_value()}"
         if hold_s:
-            headers["X-Scale-Up-Timeout"] = str(int(hold_s))
+            headers["X-Scale-Up-Timeout"] = str(max(1, math.ceil(hold_s)))
         return headers
 
     # ----- engines and limits --------------------------------------------------------

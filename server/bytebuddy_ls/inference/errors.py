@@ -222,7 +222,9 @@ _LENGTH_PATTERNS = (
     re.compile(r"`inputs` must have less than (?P<limit>\d+) tokens\. Given: (?P<inputs>\d+)"),
     re.compile(r"(?i)maximum context length is (?P<limit>\d+) tokens.*?(?P<inputs>\d+) tokens"),
 )
-_UNUSED_KWARGS = re.compile(r"model_kwargs are not used by the model: \[(?P<names>[^\]]*)\]")
+_UNUSED_KWARGS = re.compile(
+    r"model_kwargs`? are not used by the model: \[(?P<names>[^\]]*)\]"
+)
 
 
 def error_from_response(
