@@ -569,7 +569,10 @@ class StreamFilter:
         self._cursor = _Cursor.of(prefix, suffix)
         self._multiline = multiline
         self._tokens = _all_tokens(stop, special_tokens)
-        self._longest_token = max((len(t) for t in self._tokens), default=1)
+        # A token can only start at one of these characters; checking just those keeps
+        # each feed cheap.
+        self._token_starts = frozenset(t[0] for t in self._tokens) | {"<"}
+        self._hold_limit = max(max((len(t) for t in self._tokens), default=1) - 1, 44)
         self._max_lines = max_lines
         self._pending = ""
         self._accepted: list[str] = []
@@ -613,12 +616,12 @@ class StreamFilter:
 
     def _partial_token_tail(self, buffer: str) -> int:
         """Length of the longest tail of ``buffer`` that may be the start of a token."""
-        for size in range(min(len(buffer), max(self._longest_token - 1, 40)), 0, -1):
-            tail = buffer[-size:]
-            if any(t.startswith(tail) for t in self._tokens):
-                return size
-            if _GENERIC_START.fullmatch(tail):
-                return size
+        for index in range(max(0, len(buffer) - self._hold_limit), len(buffer)):
+            if buffer[index] not in self._token_starts:
+                continue
+            tail = buffer[index:]
+            if any(t.startswith(tail) for t in self._tokens) or _GENERIC_START.fullmatch(tail):
+                return len(buffer) - index
         return 0
 
     def _check_lines(self) -> None:
