@@ -17,8 +17,10 @@ from . import __version__
 from .config import ConfigState
 from .config.settings import Settings
 from .documents import DocumentStore
-from .features import configuration, models
+from .features import completion, configuration, inline_completion, models
+from .features.autocomplete import Autocomplete
 from .features.status import StatusReporter
+from .inference import HostPolicy, InferenceClient
 from .log import logger, redact
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
@@ -61,6 +63,8 @@ class ByteBuddyProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
         self._documents().close(params.text_document.uri)
+        server: ByteBuddyServer = self._server  # type: ignore[assignment]
+        server.autocomplete.forget(params.text_document.uri)
         yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
     def _user_handler(self, method: str, params: Any) -> Any:
@@ -82,6 +86,13 @@ class ByteBuddyServer(LanguageServer):
         self.config = ConfigState(flag=config_flag)
         self.status = StatusReporter(self)
         self.documents = DocumentStore()
+        self.inference = InferenceClient()
+        self.autocomplete = Autocomplete(
+            self.inference,
+            self.config.chain,
+            debounce_ms=lambda: self.settings.autocomplete.debounceMs,
+            workspace_root=lambda: str(self.config.workspace_root or "") or None,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._config_listeners: list[Callable[[], None]] = []
         self._model_extras: list[Callable[[str], dict[str, Any]]] = []
@@ -119,15 +130,26 @@ class ByteBuddyServer(LanguageServer):
             "server error (%s): %s", getattr(source, "__name__", source), redact(str(error))
         )
 
+    def _config_changed(self) -> None:
+        loaded = self.config.loaded
+        self.inference.set_host_policy(HostPolicy.for_config(loaded) if loaded else HostPolicy())
+        self.autocomplete.clear_cache()
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.inference.aclose()
 
 
 def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
     server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+    server.on_config_changed(server._config_changed)
+    server.add_model_extras(lambda name: {"health": server.inference.model_health(name)})
+    server.add_model_extras(lambda name: {"stats": server.autocomplete.model_stats(name)})
     configuration.register(server)
     models.register(server)
+    inline_completion.register(server)
+    completion.register(server)
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(_params: Any) -> None:

@@ -47,6 +47,17 @@ class StatusReporter:
         except Exception:  # the client may be gone; status is best effort
             logger.debug("could not send status", exc_info=True)
 
+    def set_ready(self, *, model: str | None = None, role: str | None = None) -> None:
+        """Back to the resting state after a request: ready, or what keeps us from it."""
+        server = self._server
+        if server.config.loaded is None:
+            self.set("unconfigured", "no model config found")
+        elif role == "autocomplete" and not server.settings.autocomplete.enabled:
+            self.set("disabled", "autocomplete is off", role=role)
+        else:
+            message = f"{role}: {model}" if model and role else "ready"
+            self.set("ready", message, model=model, role=role)
+
     def show_once(
         self, cause: str, message: str, kind: types.MessageType = types.MessageType.Error
     ) -> bool:

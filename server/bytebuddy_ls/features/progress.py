@@ -1,0 +1,91 @@
+"""What the user sees while a request waits upstream: ``bytebuddy/status`` for every
+request, and work-done progress for requests the user asked for explicitly."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..inference import InferenceError, WaitEvent
+from ..log import logger
+
+if TYPE_CHECKING:
+    from ..server import ByteBuddyServer
+
+
+class RequestProgress:
+    """One request's waits. ``on_wait`` is given to the inference client; ``finish``
+    ends any progress it began and puts the status back."""
+
+    def __init__(
+        self,
+        server: ByteBuddyServer,
+        *,
+        role: str,
+        title: str,
+        token: types.ProgressToken | None = None,
+        visible: bool = True,
+    ) -> None:
+        self._server = server
+        self._role = role
+        self._title = title
+        self._token = token
+        self._visible = visible
+        self._began = False
+        self.events: list[WaitEvent] = []
+
+    def start(self, model: str | None = None, message: str | None = None) -> None:
+        self._server.status.set("busy", message or f"{self._title}…", model=model, role=self._role)
+
+    def on_wait(self, event: WaitEvent) -> None:
+        self.events.append(event)
+        if event.kind in ("loading", "waking"):
+            self._server.status.set("loading", event.message, model=event.model, role=self._role)
+        else:
+            self._server.status.set("busy", event.message, model=event.model, role=self._role)
+        if self._visible:
+            self._progress(event.message)
+
+    def _progress(self, message: str) -> None:
+        progress = self._server.work_done_progress
+        try:
+            if not self._began:
+                if self._token is None:
+                    if not _client_supports_progress(self._server):
+                        return
+                    self._token = f"bytebuddy-{uuid.uuid4().hex[:12]}"
+                    progress.create(self._token)
+                progress.begin(
+                    self._token,
+                    types.WorkDoneProgressBegin(title=self._title, message=message),
+                )
+                self._began = True
+            elif self._token is not None:
+                progress.report(self._token, types.WorkDoneProgressReport(message=message))
+        except Exception:  # progress is a courtesy; never fail the request for it
+            logger.debug("work-done progress failed", exc_info=True)
+
+    def finish(self, error: BaseException | None = None, model: str | None = None) -> None:
+        if self._began and self._token is not None:
+            try:
+                self._server.work_done_progress.end(self._token, types.WorkDoneProgressEnd())
+            except Exception:
+                logger.debug("work-done progress end failed", exc_info=True)
+            self._began = False
+        if isinstance(error, InferenceError):
+            self._server.status.set("error", error.user_message, model=error.model, role=self._role)
+            if not error.retryable:
+                # Auth, payment, not-found: one message per distinct cause.
+                self._server.status.show_once(
+                    f"inference:{type(error).__name__}:{error.model}", error.user_message
+                )
+        else:
+            self._server.status.set_ready(model=model, role=self._role)
+
+
+def _client_supports_progress(server: ByteBuddyServer) -> bool:
+    capabilities: Any = server.client_capabilities
+    window = getattr(capabilities, "window", None)
+    return bool(getattr(window, "work_done_progress", False))
