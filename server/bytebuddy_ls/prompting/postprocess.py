@@ -536,7 +536,10 @@ def _resolve_line_suffix_overlap(text: str, cursor: _Cursor) -> tuple[str, str]:
             score = errors(trimmed, context)
             if score < baseline and (best is None or score < best[0]):
                 best = (score, trimmed, "")
-    for size in range(len(wanted), 0, -1):  # re-closes it and goes on: replace it
+    # Re-closes it and goes on: replace it. Only a leading run of closing characters can
+    # be re-closed, which also bounds the candidates to a handful.
+    closing_run = len(wanted) - len(wanted.lstrip("".join(_CLOSING)))
+    for size in range(closing_run, 0, -1):
         if _is_subsequence(wanted[:size], text):
             replaced = lead_space + wanted[:size]
             score = errors(text, context[len(replaced) :])
@@ -554,6 +557,10 @@ class StreamFilter:
     tail that might begin a token is held back until the next chunk). When ``done`` turns
     True, cancel the upstream stream: nothing after it would be shown. At the end, call
     ``finish()`` and pass ``text`` to ``postprocess`` for the full rule set.
+
+    For FIM and prefix prompts only: a chat answer carries tags and prose around the
+    code, so collect it whole (its stop is the closing tag), run
+    ``extract_chat_completion``, then ``postprocess``.
     """
 
     def __init__(
