@@ -413,3 +413,24 @@ async def test_connection_refused_is_connect_error(hf_client: InferenceClient) -
     with pytest.raises(ConnectError) as info:
         await hf_client.generate(model, "x", P)
     assert f"127.0.0.1:{port}" in info.value.user_message
+
+
+async def test_detection_waits_for_a_waking_endpoint(
+    hf_server: HFTestServer, hf_client: InferenceClient
+) -> None:
+    hf_server.script(status=503, body="", times=2, match_path="/info")
+    waits = WaitLog()
+    model = make_model(hf_server.url, provider="huggingfaceinferenceapi")
+    assert await hf_client.generate(model, "x", P, on_wait=waits) == "return a + b"
+    assert [w.kind for w in waits] == ["waking", "waking"]
+    assert hf_server.paths()[-1] == "/generate"  # detected as TGI after waking
+
+
+async def test_detection_does_not_cache_an_auth_failure(
+    hf_server: HFTestServer, hf_client: InferenceClient
+) -> None:
+    hf_server.script(status=401, times=1, match_path="/info")
+    model = make_model(hf_server.url, provider="huggingfaceinferenceapi")
+    with pytest.raises(AuthError):
+        await hf_client.generate(model, "x", P)
+    assert await hf_client.generate(model, "x", P) == "return a + b"
