@@ -53,8 +53,14 @@ class FimFamily:
         return _unique(tuple(t.strip() for t in literal) + self.stop + self.extra_tokens)
 
 
-def _family(name: str, pattern: str, segments: tuple[str, ...], stop: tuple[str, ...],
-            extra: tuple[str, ...] = (), header: Literal["qwen", None] = None) -> FimFamily:
+def _family(
+    name: str,
+    pattern: str,
+    segments: tuple[str, ...],
+    stop: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+    header: Literal["qwen", None] = None,
+) -> FimFamily:
     return FimFamily(name, re.compile(pattern, re.IGNORECASE), segments, stop, extra, header)
 
 
@@ -163,8 +169,15 @@ def is_chat_model(model_id: str) -> bool:
 # Generic end/control tokens of common chat and base models, stripped from any output.
 # Only forms that cannot be ordinary code are listed (no "</s>": it is an HTML tag).
 GENERIC_SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|endoftext|>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>",
-    "<|end|>", "<|EOT|>", "<｜end▁of▁sentence｜>", "<end_of_turn>",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|im_start|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|end|>",
+    "<|EOT|>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_turn>",
 )
 
 
@@ -209,18 +222,25 @@ def build_autocomplete_prompt(
         )
     if template is not None:
         rendered = render_template(
-            template, prefix=prefix, suffix=suffix, filename=filename, language=language,
+            template,
+            prefix=prefix,
+            suffix=suffix,
+            filename=filename,
+            language=language,
             repo_name=repo_name,
         )
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
         kind: PromptKind = "fim" if _mentions(template, "suffix") else "prefix"
-        return AutocompletePrompt(kind=kind, prompt=rendered, stop=stop,
-                                  family=family.name if family else None)
+        return AutocompletePrompt(
+            kind=kind, prompt=rendered, stop=stop, family=family.name if family else None
+        )
     if family is None:
         return AutocompletePrompt(kind="prefix", prompt=prefix, stop=(), family=None)
     header = _qwen_header(filename, repo_name) if family.header == "qwen" else ""
     return AutocompletePrompt(
-        kind="fim", prompt=header + family.render(prefix, suffix), stop=family.stop,
+        kind="fim",
+        prompt=header + family.render(prefix, suffix),
+        stop=family.stop,
         family=family.name,
     )
 
@@ -269,8 +289,10 @@ def render_template(
 
 
 def _mentions(template: str, variable: str) -> bool:
-    return any((m.group(1) or m.group(2)).lower() == variable
-               for m in _TEMPLATE_VARIABLE.finditer(template))
+    return any(
+        (m.group(1) or m.group(2)).lower() == variable
+        for m in _TEMPLATE_VARIABLE.finditer(template)
+    )
 
 
 # Control-looking tokens in a template's literal text: <fim_prefix>, <|x|>, <｜x｜>, [SUFFIX].
@@ -313,8 +335,14 @@ def _chat_messages(
     repo_name: str | None,
 ) -> list[tuple[str, str]]:
     if template is not None:
-        user = render_template(template, prefix=prefix, suffix=suffix, filename=filename,
-                               language=language, repo_name=repo_name)
+        user = render_template(
+            template,
+            prefix=prefix,
+            suffix=suffix,
+            filename=filename,
+            language=language,
+            repo_name=repo_name,
+        )
     else:
         label = filename or "untitled"
         if language:
@@ -353,7 +381,7 @@ def extract_chat_completion(answer: str, *, prefix: str = "") -> str:
     lowered = text.lower()
     start = lowered.find(_OPEN_TAG.lower())
     if start >= 0:
-        text = text[start + len(_OPEN_TAG):]
+        text = text[start + len(_OPEN_TAG) :]
         end = text.lower().find(_CLOSE_TAG.lower())
         if end >= 0:
             text = text[:end]
@@ -370,9 +398,9 @@ def extract_chat_completion(answer: str, *, prefix: str = "") -> str:
         text = cleaned
     # A tag on its own line leaves newlines around the code that are not part of it.
     text = text.strip("\r\n") if text.strip() else ""
-    line_prefix = prefix[prefix.rfind("\n") + 1:].lstrip()
+    line_prefix = prefix[prefix.rfind("\n") + 1 :].lstrip()
     if line_prefix and text.lstrip().startswith(line_prefix):
-        text = text.lstrip()[len(line_prefix):]
+        text = text.lstrip()[len(line_prefix) :]
     return text
 
 
