@@ -1,0 +1,170 @@
+// End to end in a real VS Code (code-server) with the packaged extension, the real
+// bytebuddy-ls and the loopback HF test server. Screenshots go to test-artifacts/vscode/.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as h from './harness.mjs';
+import { chatFrame, openFile, openWorkbench, runCommand, save, statusLabel, waitForFile, waitForStatus } from './workbench.mjs';
+
+const codeServer = process.env.CODE_SERVER;
+const files = {
+  'ghost.py': 'def add(a, b):\n    ',
+  'action.py': 'def total(items):\n    s = 0\n    for i in items:\n        s = s + i\n    return s\n',
+  'loading.py': 'import os\n\n',
+  'chat.py': 'def greet(name):\n    print("hi " + name)\n',
+};
+
+describe('VS Code extension in code-server', { timeout: 300000 }, () => {
+  let runDir;
+  let workspace;
+  let hf;
+  let codeServerProcess;
+  let browser;
+  let page;
+  const cleanups = [];
+
+  before(async () => {
+    assert.ok(codeServer, 'CODE_SERVER must point at the code-server launcher (make e2e sets it)');
+    runDir = h.makeRunDir('e2e');
+    workspace = path.join(runDir, 'workspace');
+    fs.mkdirSync(workspace);
+    for (const [name, text] of Object.entries(files)) {
+      fs.writeFileSync(path.join(workspace, name), text);
+    }
+    hf = await h.startHfServer(runDir);
+    cleanups.push(() => hf.stop());
+    const configPath = path.join(runDir, 'config.yaml');
+    h.writeModelConfig(configPath, hf.base);
+
+    const extensionsDir = path.join(runDir, 'extensions');
+    await h.installExtension(codeServer, extensionsDir, path.join(runDir, 'user-data'));
+    codeServerProcess = await h.startCodeServer({
+      codeServer,
+      runDir,
+      extensionsDir,
+      workspace,
+      settings: h.userSettings({
+        'bytebuddy.serverPath': h.paths.serverExecutable,
+        'bytebuddy.configPath': configPath,
+        'bytebuddy.logLevel': 'debug',
+      }),
+    });
+    cleanups.push(() => codeServerProcess.stop());
+    browser = await h.launchBrowser();
+    cleanups.push(() => browser.close());
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await openWorkbench(page, codeServerProcess.url, workspace);
+    await waitForStatus(page, 'ready', 60000);
+  });
+
+  after(async () => {
+    if (page !== undefined) {
+      await h.screenshot(page, 'last').catch(() => undefined);
+    }
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error) => console.error('cleanup:', error));
+    }
+    if (runDir !== undefined) {
+      // Keep the server and code-server logs next to the screenshots for failures.
+      for (const log of ['code-server.log', 'hf-server.log']) {
+        fs.copyFileSync(path.join(runDir, log), path.join(h.artifactsDir, log));
+      }
+      fs.rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+
+  test('ghost text appears while typing and Tab accepts it into the file', async () => {
+    await hf.reset();
+    await hf.script({ reply: 'eturn a + b', match_path: '/generate*' });
+    await openFile(page, 'ghost.py');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('r', { delay: 50 });
+    const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+    await ghost.waitFor({ state: 'visible', timeout: 15000 });
+    // The rendered line includes the ghost text (VS Code renders spaces as U+00A0).
+    const rendered = (await page.locator('.view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+    assert.match(rendered, /return a \+ b/);
+    await h.screenshot(page, 'ghost-text');
+    await page.keyboard.press('Tab');
+    await save(page);
+    const file = path.join(workspace, 'ghost.py');
+    await waitForFile(file, (text) => text === 'def add(a, b):\n    return a + b', 'the accepted suggestion on disk');
+    const generations = (await hf.requests()).filter((r) => /generate/.test(r.path));
+    assert.ok(generations.length >= 1, 'the FIM model was asked');
+  });
+
+  test('a code action applies its edit', async () => {
+    await hf.reset();
+    const improved = 'def total(items):\n    return sum(items)\n';
+    await hf.script({ reply: '```python\n' + improved + '```', match_path: '/v1/chat/completions' });
+    await openFile(page, 'action.py');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Control+.');
+    const menu = page.locator('.action-widget');
+    await menu.waitFor({ state: 'visible', timeout: 15000 });
+    await h.screenshot(page, 'code-actions');
+    const items = await menu.locator('.monaco-list-row').allInnerTexts();
+    const index = items.findIndex((text) => /ByteBuddy|simplif|improve|refactor/i.test(text));
+    assert.ok(index >= 0, `a ByteBuddy code action is offered (menu: ${JSON.stringify(items)})`);
+    await menu.locator('.monaco-list-row').nth(index).click();
+    await save(page);
+    const file = path.join(workspace, 'action.py');
+    await waitForFile(file, (text) => text.includes('return sum(items)'), 'the code action edit on disk', 30000);
+    await h.screenshot(page, 'code-action-applied');
+  });
+
+  test('the status bar reflects a loading model', async () => {
+    await hf.reset();
+    await hf.script({
+      status: 503,
+      body: { error: 'Model bigcode/starcoder2-3b is currently loading', estimated_time: 20 },
+      match_path: '/generate*',
+    });
+    await openFile(page, 'loading.py');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('de', { delay: 50 });
+    const label = await waitForStatus(page, 'loading', 30000);
+    assert.match(label, /loading/i);
+    assert.match(await page.locator(`[id="bytebuddy.bytebuddy-vscode.bytebuddy.status"]`).innerText(), /loading/);
+    await h.screenshot(page, 'status-loading');
+    await hf.reset();
+    // Discard the typing so the file stays as it was.
+    await page.keyboard.press('Control+Z');
+  });
+
+  test('chat streams into the panel and Apply edits the file', async () => {
+    await hf.reset();
+    const answer = 'Use an f-string:\n\n```python\ndef greet(name):\n    print(f"hi {name}")\n```\n\nIt reads better.';
+    await hf.script({ reply: answer, token_delay_s: 0.03, match_path: '/v1/chat/completions' });
+    await openFile(page, 'chat.py');
+    await page.keyboard.press('Control+A');
+    await runCommand(page, 'ByteBuddy: Open chat');
+    const chat = chatFrame(page);
+    const prompt = chat.locator('#prompt');
+    await prompt.waitFor({ state: 'visible', timeout: 20000 });
+    await prompt.fill('How can I improve this?');
+    await prompt.press('Enter');
+    const reply = chat.locator('.message.assistant').last();
+    // Caught mid-stream: some text is there, the answer is not finished yet.
+    await reply.locator('.prose').first().waitFor({ timeout: 20000 });
+    const midStream = await reply.getAttribute('data-done');
+    await h.screenshot(page, 'chat-streaming');
+    await chat.locator('.message.assistant[data-done="true"]').last().waitFor({ timeout: 30000 });
+    const deltas = Number(await reply.getAttribute('data-deltas'));
+    assert.equal(midStream, 'false', 'the answer was visible before it was complete');
+    assert.ok(deltas > 1, `the answer arrived in several partial results (got ${deltas})`);
+    assert.match(await reply.innerText(), /print\(f"hi \{name\}"\)/);
+    assert.match(await chat.locator('.message.user').last().innerText(), /chat\.py:1-2/);
+    await h.screenshot(page, 'chat-done');
+
+    await reply.locator('button.apply').first().click();
+    await page.waitForTimeout(500);
+    // Apply edits the document; save it from its editor.
+    await openFile(page, 'chat.py');
+    await save(page);
+    const file = path.join(workspace, 'chat.py');
+    await waitForFile(file, (text) => text.includes('print(f"hi {name}")'), 'the applied code on disk', 30000);
+    await h.screenshot(page, 'chat-applied');
+  });
+});
