@@ -124,3 +124,16 @@ def test_checkhealth_validates_the_inline_config(
     assert "check-config` failed" in report, report
     assert "provider" in report
     assert os.path.exists(server_bin)
+
+
+def test_a_server_that_dies_at_start_is_reported(editor: Editor, tmp_path: Path) -> None:
+    # The binary exists but exits at once (a broken install): say so, do not go quiet.
+    editor.lua("require('bytebuddy').setup({cmd = {'sh', '-c', 'exit 3'}})")
+    path = tmp_path / "a.py"
+    path.write_text("x = 1\n")
+    editor.nvim.command(f"edit {path}")
+    editor.wait_for(
+        "require('bytebuddy').status().state == 'error'", timeout=10, what="the exit report"
+    )
+    errors = [n["msg"] for n in editor.notifications() if n["level"] == ERROR]
+    assert any("exited (code 3" in e and "bytebuddy-ls doctor" in e for e in errors), errors
