@@ -30,6 +30,9 @@ With ``times`` the rule is queued ahead of the default and used that many times;
 ``times`` but with ``match_path`` it stays for that path; otherwise it replaces the
 default. ``match_path`` is an exact path, or a prefix when it ends in ``*``. Rules
 without ``match_path`` apply to generation routes only (not ``/info``, ``/v1/models``).
+
+Like a real model, a reply stops at its first end-of-sequence token (``<|endoftext|>``,
+``</s>``, ...): TGI streams it as a special token and leaves it out of the text.
 """
 
 from __future__ import annotations
@@ -69,6 +72,19 @@ DEFAULT_INFO: dict[str, Any] = {
 _UNSET: Any = object()
 _GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
 _TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
+# End-of-sequence tokens: like a real model, generation stops at the first one; TGI
+# streams it as a special token and leaves it out of ``generated_text``.
+EOS_TOKENS = ("<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<|EOT|>",
+              "<|file_separator|>")
+
+
+def cut_at_eos(reply: str) -> tuple[str, str]:
+    """The text a model would emit before its first EOS token, and that token."""
+    found = [(reply.index(t), t) for t in EOS_TOKENS if t in reply]
+    if not found:
+        return reply, "</s>"
+    index, token = min(found)
+    return reply[:index], token
 
 
 def server_tokens(text: str) -> int:
@@ -362,7 +378,7 @@ class HFTestServer:
                         {"error": f"Input validation error: {problem}", "error_type": "validation"},
                         status=422,
                     )
-            reply = rule.reply
+            reply, eos = cut_at_eos(rule.reply)
             full = parameters.get("return_full_text")
             # hf-inference's task route returns the prompt too unless told not to.
             if route == "textgen-array" and path != "/" and full is not False:
@@ -371,11 +387,11 @@ class HFTestServer:
                 route == "textgen-array" and body.get("stream") is True
             )
             if stream:
-                return await self._stream(request, "tgi", rule, reply, body)
+                return await self._stream(request, "tgi", rule, reply, body, eos)
             headers = {
                 "x-compute-time": "0.01", "x-total-time": "10", "x-queue-time": "0",
                 "x-inference-time": "10", "x-prompt-tokens": str(server_tokens(inputs)),
-                "x-generated-tokens": str(len(split_tokens(rule.reply))),
+                "x-generated-tokens": str(len(split_tokens(reply))),
                 **rule.headers,
             }
             if route == "generate":
@@ -411,19 +427,20 @@ class HFTestServer:
                 {"error": "Failed to deserialize the JSON body: missing field `messages`"},
                 status=422,
             )
+        reply, eos = cut_at_eos(rule.reply)
         if body.get("stream"):
-            return await self._stream(request, route, rule, rule.reply, body)
-        usage = {"prompt_tokens": 5, "completion_tokens": len(split_tokens(rule.reply)),
-                 "total_tokens": 5 + len(split_tokens(rule.reply))}
+            return await self._stream(request, route, rule, reply, body, eos)
+        usage = {"prompt_tokens": 5, "completion_tokens": len(split_tokens(reply)),
+                 "total_tokens": 5 + len(split_tokens(reply))}
         common = {"id": "cmpl-test", "created": int(time.time()), "model": model,
                   "system_fingerprint": "3.3.4-native", "usage": usage}
         if route == "chat":
             answer = {**common, "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": rule.reply},
+                {"index": 0, "message": {"role": "assistant", "content": reply},
                  "logprobs": None, "finish_reason": "stop"}]}
         else:
             answer = {**common, "object": "text_completion", "choices": [
-                {"index": 0, "text": rule.reply, "logprobs": None, "finish_reason": "stop"}]}
+                {"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}]}
         return web.json_response(answer, headers=rule.headers)
 
     def _validate_tgi(self, inputs: str, p: dict[str, Any]) -> str | None:
@@ -458,7 +475,13 @@ class HFTestServer:
         return None
 
     async def _stream(
-        self, request: web.Request, kind: str, rule: Rule, reply: str, body: dict[str, Any]
+        self,
+        request: web.Request,
+        kind: str,
+        rule: Rule,
+        reply: str,
+        body: dict[str, Any],
+        eos: str = "</s>",
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             status=200,
@@ -474,7 +497,7 @@ class HFTestServer:
                 raise ClientGone()
             await response.write(f"{prefix}{payload}\n\n".encode())
 
-        tokens = split_tokens(reply)
+        tokens = split_tokens(reply) if reply else []
         model = body.get("model") if isinstance(body.get("model"), str) else "tgi"
         created = int(time.time())
 
@@ -525,7 +548,7 @@ class HFTestServer:
         if kind == "tgi":
             await send(json.dumps({
                 "index": len(tokens) + 1,
-                "token": {"id": 2, "text": "</s>", "logprob": -0.01, "special": True},
+                "token": {"id": 2, "text": eos, "logprob": -0.01, "special": True},
                 "generated_text": reply, "details": None, "top_tokens": None,
             }))
         else:

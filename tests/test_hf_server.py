@@ -203,3 +203,14 @@ async def test_oracle_against_standalone_server(standalone: str) -> None:
     client = AsyncInferenceClient(model=standalone)
     assert await client.text_generation("x") == DEFAULT_REPLY
     await asyncio.sleep(0)
+
+
+async def test_reply_stops_at_end_of_sequence_like_a_model(hf_server: HFTestServer) -> None:
+    hf_server.script("return a<|endoftext|>junk after the end")
+    client = oracle(hf_server)
+    outputs = [o async for o in await client.text_generation("x", stream=True, details=True)]
+    assert outputs[-1].token.text == "<|endoftext|>" and outputs[-1].token.special
+    assert outputs[-1].generated_text == "return a"
+    assert await client.text_generation("x") == "return a"
+    chat = await client.chat_completion(MESSAGES)
+    assert chat.choices[0].message.content == "return a"

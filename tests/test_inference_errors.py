@@ -434,3 +434,15 @@ async def test_detection_does_not_cache_an_auth_failure(
     with pytest.raises(AuthError):
         await hf_client.generate(model, "x", P)
     assert await hf_client.generate(model, "x", P) == "return a + b"
+
+
+async def test_unusable_model_is_refused_without_a_request(
+    hf_server: HFTestServer, hf_client: InferenceClient
+) -> None:
+    model = make_model(hf_server.url).model_copy(
+        update={"unusable": "model 'test-model' is disabled: environment variable ${X} is not set"}
+    )
+    with pytest.raises(BadRequestError) as info:
+        await hf_client.generate(model, "x", P)
+    assert "${X}" in info.value.user_message
+    assert hf_server.requests == []

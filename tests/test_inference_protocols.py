@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("isolated_hf_env")
 
 MESSAGES = [ChatMessage("system", "You write code."), ChatMessage("user", "add a and b")]
 REPLY = "return a + b  # sum"
+P_DEFAULT = GenerationParams()
 
 
 async def collect(stream: object) -> list[str]:
@@ -364,3 +365,11 @@ def test_params_for_model_applies_overrides() -> None:
                                       repetition_penalty=1.1, stop=("x", "y"))
     with pytest.raises(TypeError):
         GenerationParams.for_model(model, max_new_tokens=3)
+
+
+async def test_special_end_token_never_surfaces_as_text(
+    hf_server: HFTestServer, hf_client: InferenceClient
+) -> None:
+    hf_server.script("return a<|endoftext|>junk")
+    pieces = await collect(hf_client.stream_generate(make_model(hf_server.url), "x", P_DEFAULT))
+    assert "".join(pieces) == "return a"

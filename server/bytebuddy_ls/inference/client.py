@@ -16,11 +16,12 @@ are not followed, and every message passes through ``redact``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from ..log import logger, redact
 from . import openai_compat, textgen
 from .auth import HostPolicy, has_credential_headers
 from .errors import (
+    BadRequestError,
     ConnectError,
     HostNotAllowedError,
     InferenceError,
@@ -361,6 +363,13 @@ class InferenceClient:
         )
 
     async def _call(self, model: ModelConfig, *, chat: bool) -> _Call:
+        if model.unusable:
+            raise BadRequestError(
+                model.unusable,
+                model=model.name,
+                model_id=model.model,
+                user_message=model.unusable,
+            )
         engine = await self._engine(model)
         target = (
             self.router.chat_target(model, engine)
@@ -482,7 +491,7 @@ class InferenceClient:
 
     async def _stream_once(
         self, call: _Call, payload: str | Sequence[ChatMessage], params: GenerationParams
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         target, model = call.target, call.model
         hold = call.adjust.scale_up_timeout_s
         url = target.stream_url
@@ -588,7 +597,7 @@ class InferenceClient:
         payload: str | Sequence[ChatMessage],
         params: GenerationParams,
         on_wait: WaitCallback | None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         state = RetryState(self.policy)
         call: _Call | None = None
         while True:
@@ -596,9 +605,11 @@ class InferenceClient:
             try:
                 if call is None:
                     call = await self._call(model, chat=chat)
-                async for piece in self._stream_once(call, payload, params):
-                    started = True
-                    yield piece
+                # aclosing: a consumer that stops early closes the HTTP response now.
+                async with contextlib.aclosing(self._stream_once(call, payload, params)) as pieces:
+                    async for piece in pieces:
+                        started = True
+                        yield piece
             except InferenceError as error:
                 if not started and call is not None and self._adapt(call, error):
                     continue
@@ -647,16 +658,17 @@ class InferenceClient:
             model, False, lambda call: self._once(call, prompt, params), on_wait
         )
 
-    async def stream_generate(
+    def stream_generate(
         self,
         model: ModelConfig,
         prompt: str,
         params: GenerationParams,
         *,
         on_wait: WaitCallback | None = None,
-    ) -> AsyncIterator[str]:
-        async for piece in self._stream_with_retries(model, False, prompt, params, on_wait):
-            yield piece
+    ) -> AsyncGenerator[str, None]:
+        """``generate`` as text chunks (an async generator: ``aclose()`` it if you stop
+        early). Retries and fallbacks happen only before the first chunk."""
+        return self._stream_with_retries(model, False, prompt, params, on_wait)
 
     async def chat(
         self,
@@ -671,16 +683,16 @@ class InferenceClient:
             model, True, lambda call: self._once(call, messages, params), on_wait
         )
 
-    async def stream_chat(
+    def stream_chat(
         self,
         model: ModelConfig,
         messages: Sequence[ChatMessage],
         params: GenerationParams,
         *,
         on_wait: WaitCallback | None = None,
-    ) -> AsyncIterator[str]:
-        async for piece in self._stream_with_retries(model, True, tuple(messages), params, on_wait):
-            yield piece
+    ) -> AsyncGenerator[str, None]:
+        """``chat`` as text deltas (an async generator: ``aclose()`` it if you stop early)."""
+        return self._stream_with_retries(model, True, tuple(messages), params, on_wait)
 
     # ----- fallback chains -----------------------------------------------------------
 
@@ -778,7 +790,7 @@ class InferenceClient:
         holder: ChainStream,
         chain: Sequence[ModelConfig],
         open_stream: Callable[[ModelConfig], AsyncIterator[str]],
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         first_error: InferenceError | None = None
         admitted = self._admitted(chain)
         for index, model in enumerate(admitted):
