@@ -145,7 +145,9 @@ def build_server(*, config_flag: str | None = None, log_file: str | None = None)
     server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
     server.on_config_changed(server._config_changed)
     server.add_model_extras(lambda name: {"health": server.inference.model_health(name)})
-    server.add_model_extras(lambda name: {"stats": server.autocomplete.model_stats(name)})
+    server.add_model_extras(
+        lambda name: {"stats": {"autocomplete": server.autocomplete.model_stats(name)}}
+    )
     configuration.register(server)
     models.register(server)
     inline_completion.register(server)

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from cachetools import TTLCache
@@ -442,7 +441,3 @@ class Autocomplete:
             raise ModelLoadingError(
                 "is loading", model=model.name, model_id=model.model, user_message=event.message
             ) from None
-
-
-def suggestion_stats(engine: Autocomplete, name: str) -> dict[str, Any]:
-    return {"autocomplete": engine.model_stats(name)}
