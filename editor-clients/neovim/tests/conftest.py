@@ -147,6 +147,10 @@ class HFServer:
     def reset(self) -> None:
         self._call("POST", "/_test/reset", {})
 
+    def generation_requests(self) -> list[dict[str, Any]]:
+        """Requests that asked a model for text (not GET /info, /health, /v1/models)."""
+        return [r for r in self.requests() if r["method"] == "POST"]
+
     def models_config(self) -> dict[str, Any]:
         return {
             "models": [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from conftest import Editor, HFServer
 
@@ -23,13 +22,6 @@ for _, m in ipairs(marks) do
 end
 return out
 """
-
-
-def generation_requests(hf: HFServer) -> list[dict[str, Any]]:
-    """Requests that asked a model for text (not /info, /health, /v1/models)."""
-    return [
-        r for r in hf.requests() if r["method"] == "POST" and not r["path"].startswith("/_test")
-    ]
 
 
 def cursor(editor: Editor) -> tuple[int, int]:
@@ -78,7 +70,7 @@ def test_ghost_text_extmark_appears_after_typing(connected: Connect, hf_server: 
     # Ghost text is not buffer text.
     assert editor.buffer_lines() == ["def add(a, b):", "    ret"]
     # The model really saw what was typed.
-    prompts = [str(r["json"]) for r in generation_requests(hf_server)]
+    prompts = [str(r["json"]) for r in hf_server.generation_requests()]
     assert any("def add(a, b):\\n    ret" in p for p in prompts), prompts
 
 
@@ -140,7 +132,7 @@ def test_fast_typing_sends_one_request(connected: Connect, hf_server: HFServer) 
     type_after(editor, 2, "return add")
     wait_suggestion(editor, "(a, b)")
     assert editor.lua("return require('bytebuddy.inline').stats.requests") == 1
-    completions = [r for r in generation_requests(hf_server) if "add(a, b)" in str(r["json"])]
+    completions = [r for r in hf_server.generation_requests() if "add(a, b)" in str(r["json"])]
     assert len(completions) == 1, completions
 
 
