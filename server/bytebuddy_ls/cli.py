@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config and show the role → model table")
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default: search)")
 
+    complete = sub.add_parser("complete", help="print the autocomplete suggestion at a point")
+    complete.add_argument("point", metavar="FILE:LINE:COL", help="1-based line and column")
+    complete.add_argument("--config", metavar="PATH", help="config file (default: search)")
+
     doctor = sub.add_parser("doctor", help="check config, tokens and reachability of every model")
     doctor.add_argument("--config", metavar="PATH", help="config file (default: search)")
     doctor.add_argument("--timeout", type=float, default=4.0, help="seconds per reachability probe")
@@ -60,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if command == "check-config":
         return check_config(args.path)
+    if command == "complete":
+        from .features.autocomplete import run_complete_cli
+
+        return run_complete_cli(args.point, args.config)
     if command == "doctor":
         from .doctor import run_doctor
 

@@ -16,6 +16,7 @@ Out-of-range positions are clamped, as the LSP spec asks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from lsprotocol import types
 
@@ -53,6 +54,54 @@ def _index_of_units(line: str, units: int, encoding: str) -> int:
             return index
         count += 2 if ord(ch) > 0xFFFF else 1
     return len(line)
+
+
+# LSP language ids by file extension, for documents that don't come from an editor
+# (the CLI). Editors send their own language id.
+_LANGUAGE_BY_SUFFIX = {
+    ".py": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescriptreact",
+    ".jsx": "javascriptreact",
+    ".rs": "rust",
+    ".go": "go",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cc": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".swift": "swift",
+    ".lua": "lua",
+    ".sh": "shellscript",
+    ".bash": "shellscript",
+    ".md": "markdown",
+    ".html": "html",
+    ".css": "css",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".toml": "toml",
+    ".sql": "sql",
+    ".r": "r",
+    ".scala": "scala",
+    ".hs": "haskell",
+    ".ex": "elixir",
+    ".exs": "elixir",
+    ".zig": "zig",
+    ".dart": "dart",
+    ".vue": "vue",
+}
+
+
+def language_for_path(path: PurePath) -> str | None:
+    return _LANGUAGE_BY_SUFFIX.get(path.suffix.lower())
 
 
 @dataclass
