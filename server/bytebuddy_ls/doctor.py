@@ -132,6 +132,17 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     for row in rows:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         out.append("  ".join([*cells, row[-1]]))
+    tokenless = [
+        m.name
+        for m in usable
+        if resolve_token(m) is None and is_hf_host(urlsplit(m.effective_api_base).hostname)
+    ]
+    if tokenless:
+        out.append("")
+        out.append(
+            f"no token for {', '.join(tokenless)}: set HF_TOKEN (or apiKey in the config), "
+            "or run `huggingface-cli login`"
+        )
     print(redact("\n".join(out)))
     all_ok = all(p.ok for p in probes.values()) and len(probes) == len(loaded.config.models)
     return 0 if all_ok else 2

@@ -463,7 +463,7 @@ def run_complete_cli(point: str, config_path: str | None) -> int:
     from ..inference import HostPolicy
     from ..log import redact, setup_logging
 
-    setup_logging("warning")
+    setup_logging("error")  # errors are printed once, below, not logged as well
     try:
         path, line, column = parse_point(point)
     except ValueError:
