@@ -99,6 +99,11 @@ def test_tab_accepts_exactly_the_suggestion(connected: Connect, hf_server: HFSer
     assert editor.buffer_lines() == ["def add(a, b):", "    return a + b"]
     assert cursor(editor) == (2, len("    return a + b"))
     assert editor.lua("return vim.api.nvim_get_mode().mode") == "i"
+    # The item's command told the server which suggestion was taken, and it knew it.
+    ack = editor.wait_for(
+        "require('bytebuddy.inline').stats.last_accept", what="the accept command's answer"
+    )
+    assert ack == {"command": "bytebuddy.acceptCompletion", "ok": True, "result": True}
 
 
 def test_accept_word_then_rest(connected: Connect, hf_server: HFServer) -> None:

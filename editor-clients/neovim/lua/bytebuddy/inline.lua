@@ -35,8 +35,9 @@ local state = {
   opts = { debounce_ms = 150, hide_during_completion = true },
 }
 
---- Number of requests sent, for tests and :ByteBuddyStatus.
-M.stats = { requests = 0, cancelled = 0 }
+--- Requests sent and cancelled, and the server's answer to the last accept command
+--- (for tests and :ByteBuddyStatus).
+M.stats = { requests = 0, cancelled = 0, last_accept = nil }
 
 ---@return boolean
 function M.is_enabled()
@@ -370,7 +371,9 @@ local function run_command(item, bufnr)
     client:request("workspace/executeCommand", {
       command = command.command,
       arguments = command.arguments,
-    }, function() end, bufnr)
+    }, function(err, result)
+      M.stats.last_accept = { command = command.command, ok = err == nil, result = result }
+    end, bufnr)
   end
 end
 
