@@ -76,5 +76,8 @@ def setup_logging(level: str = "info", log_file: str | None = None) -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logger.setLevel(numeric)
     # pygls logs every message at debug; keep it at warning unless we debug.
-    logging.getLogger("pygls").setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    quiet = numeric if numeric <= logging.DEBUG else logging.WARNING
+    # pygls logs every message and httpx every request at info: noise unless debugging.
+    for chatty in ("pygls", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(quiet)
     root.setLevel(numeric)

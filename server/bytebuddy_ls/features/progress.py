@@ -3,6 +3,7 @@ request, and work-done progress for requests the user asked for explicitly."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,9 @@ from ..log import logger
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
+
+
+BUSY_DELAY_S = 0.2
 
 
 class RequestProgress:
@@ -34,10 +38,21 @@ class RequestProgress:
         self._token = token
         self._visible = visible
         self._began = False
+        self._busy_timer: asyncio.TimerHandle | None = None
         self.events: list[WaitEvent] = []
 
     def start(self, model: str | None = None, message: str | None = None) -> None:
-        self._server.status.set("busy", message or f"{self._title}…", model=model, role=self._role)
+        """Say "busy" only if the request is still running after ``BUSY_DELAY_S``: a
+        fast answer should not make the status flicker (or cost two notifications)."""
+        text = message or f"{self._title}…"
+
+        def busy() -> None:
+            self._server.status.set("busy", text, model=model, role=self._role)
+
+        try:
+            self._busy_timer = asyncio.get_running_loop().call_later(BUSY_DELAY_S, busy)
+        except RuntimeError:  # no running loop (CLI use): show nothing
+            self._busy_timer = None
 
     def on_wait(self, event: WaitEvent) -> None:
         self.events.append(event)
@@ -68,6 +83,9 @@ class RequestProgress:
             logger.debug("work-done progress failed", exc_info=True)
 
     def finish(self, error: BaseException | None = None, model: str | None = None) -> None:
+        if self._busy_timer is not None:
+            self._busy_timer.cancel()
+            self._busy_timer = None
         if self._began and self._token is not None:
             try:
                 self._server.work_done_progress.end(self._token, types.WorkDoneProgressEnd())

@@ -1,0 +1,304 @@
+"""Autocomplete benchmark: prints one JSON object of figures (issue 4's targets).
+
+Runs the real ``bytebuddy-ls`` and the loopback HF test server (``tests/hf_server.py``,
+answering at once), each in its own process, and drives them over LSP from here.
+Figures are measured in one run so they can be compared with each other; machines
+here are shared and noisy, so read ratios, not absolute times.
+
+    python bench/autocomplete.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lsprotocol import types
+from pytest_lsp import client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+ROOT = Path(__file__).resolve().parent.parent
+URI = "file:///bench/demo.py"
+TARGETS = {
+    "overhead_p50_ms": 3.0,
+    "overhead_p95_ms": 10.0,
+    "burst_upstream_calls": 2,
+    "typed_ahead_upstream_calls": 0,
+    "cold_start_ratio": 1.3,
+    "rss_mb_after_1000": 100.0,
+    "big_file_edit_completion_p50_ms": 20.0,
+}
+
+BARE_SERVER = """
+from pygls.lsp.server import LanguageServer
+LanguageServer("bare", "0").start_io()
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def start_hf_server(workdir: Path) -> tuple[asyncio.subprocess.Process, str]:
+    port_file = workdir / "hf.port"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "tests" / "hf_server.py"),
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        if port_file.exists():
+            return process, f"http://127.0.0.1:{port_file.read_text().strip()}"
+        await asyncio.sleep(0.05)
+    raise RuntimeError("hf_server did not start")
+
+
+class Lsp:
+    def __init__(self, command: list[str], workdir: Path, init: dict[str, Any] | None) -> None:
+        self.command, self.workdir, self.init = command, workdir, init
+        self.client = make_test_lsp_client()
+
+    async def start(self) -> float:
+        env = {**os.environ, "HOME": str(self.workdir)}
+        started = time.perf_counter()
+        await self.client.start_io(*self.command, env=env, cwd=str(self.workdir))
+        caps = client_capabilities("visual-studio-code")
+        assert caps.text_document is not None
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+        await self.client.initialize_session(
+            types.InitializeParams(
+                capabilities=caps, root_uri=self.workdir.as_uri(), initialization_options=self.init
+            )
+        )
+        return time.perf_counter() - started
+
+    @property
+    def pid(self) -> int:
+        server = self.client._server
+        assert server is not None
+        return int(server.pid)
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.shutdown_session(), 10)
+        except Exception:
+            await self.client.stop()
+
+    def open(self, text: str, uri: str = URI) -> None:
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            )
+        )
+
+    def type_at(self, version: int, line: int, char: int, text: str, uri: str = URI) -> None:
+        at = types.Position(line, char)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                [types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)],
+            )
+        )
+
+    def inline(
+        self, line: int, char: int, *, invoked: bool, uri: str = URI, msg_id: str | None = None
+    ) -> Any:
+        kind = (
+            types.InlineCompletionTriggerKind.Invoked
+            if invoked
+            else types.InlineCompletionTriggerKind.Automatic
+        )
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line, char),
+            context=types.InlineCompletionContext(trigger_kind=kind),
+        )
+        return asyncio.ensure_future(
+            self.client.protocol.send_request_async(
+                types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id
+            )
+        )
+
+
+async def upstream_count(http: httpx.AsyncClient, base: str) -> int:
+    requests = (await http.get(f"{base}/_test/requests")).json()
+    return sum(1 for r in requests if r["path"] in ("/generate", "/generate_stream", "/"))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    rounds = 60 if quick else 200
+    many = 300 if quick else 1000
+    figures: dict[str, Any] = {"quick": quick}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        hf, base = await start_hf_server(workdir)
+        http = httpx.AsyncClient(timeout=10)
+        try:
+            await http.post(f"{base}/_test/script", json={"reply": "total += 1"})
+            config = {
+                "models": [
+                    {
+                        "name": "fim",
+                        "provider": "huggingface-tgi",
+                        "model": "bigcode/starcoder2-3b",
+                        "apiBase": base,
+                        "apiKey": "bench-key",
+                        "roles": ["autocomplete"],
+                    }
+                ]
+            }
+            init = {"config": config, "autocomplete": {"debounceMs": 75}}
+
+            # Cold start, ours vs a bare pygls server (median of 5 each).
+            bare = workdir / "bare_server.py"
+            bare.write_text(BARE_SERVER)
+            ours_times, bare_times = [], []
+            for _ in range(3 if quick else 5):
+                for command, sink in (
+                    ([sys.executable, "-m", "bytebuddy_ls"], ours_times),
+                    ([sys.executable, str(bare)], bare_times),
+                ):
+                    lsp = Lsp(command, workdir, init if sink is ours_times else None)
+                    sink.append(await lsp.start())
+                    await lsp.stop()
+            figures["cold_start_ms"] = round(statistics.median(ours_times) * 1000, 1)
+            figures["cold_start_bare_pygls_ms"] = round(statistics.median(bare_times) * 1000, 1)
+            figures["cold_start_ratio"] = round(
+                statistics.median(ours_times) / statistics.median(bare_times), 2
+            )
+
+            lsp = Lsp([sys.executable, "-m", "bytebuddy_ls"], workdir, init)
+            await lsp.start()
+            try:
+                # Direct HTTP to the same upstream, the same kind of request.
+                direct = []
+                for i in range(rounds):
+                    started = time.perf_counter()
+                    reply = await http.post(
+                        f"{base}/generate",
+                        json={
+                            "inputs": f"<fim_prefix>x{i}<fim_suffix><fim_middle>",
+                            "parameters": {"max_new_tokens": 48},
+                        },
+                    )
+                    reply.raise_for_status()
+                    direct.append((time.perf_counter() - started) * 1000)
+
+                # LSP round trips, each a cache miss (the document changes every time).
+                lsp.open("def f():\n    \n")
+                version, via_lsp = 1, []
+                for i in range(rounds):
+                    version += 1
+                    lsp.type_at(version, 1, 4 + i, "x")
+                    started = time.perf_counter()
+                    result = await lsp.inline(1, 5 + i, invoked=True)
+                    via_lsp.append((time.perf_counter() - started) * 1000)
+                    assert result is not None and result.items, "no suggestion"
+                direct_p50, direct_p95 = pct(direct, 0.5), pct(direct, 0.95)
+                lsp_p50, lsp_p95 = pct(via_lsp, 0.5), pct(via_lsp, 0.95)
+                figures.update(
+                    direct_http_p50_ms=round(direct_p50, 2),
+                    direct_http_p95_ms=round(direct_p95, 2),
+                    lsp_p50_ms=round(lsp_p50, 2),
+                    lsp_p95_ms=round(lsp_p95, 2),
+                    overhead_p50_ms=round(lsp_p50 - direct_p50, 2),
+                    overhead_p95_ms=round(lsp_p95 - direct_p95, 2),
+                )
+
+                # 20 keystrokes at 30 ms, automatic requests, without and with cancellation.
+                for label, cancel in (
+                    ("burst_upstream_calls", False),
+                    ("burst_upstream_calls_cancelling", True),
+                ):
+                    uri = f"file:///bench/burst_{label}.py"
+                    lsp.open("def g():\n    \n", uri)
+                    before = await upstream_count(http, base)
+                    pending: list[tuple[str, Any]] = []
+                    for i in range(20):
+                        lsp.type_at(i + 2, 1, 4 + i, "y", uri)
+                        if cancel and pending:
+                            lsp.client.protocol.notify(
+                                types.CANCEL_REQUEST, types.CancelParams(id=pending[-1][0])
+                            )
+                        msg_id = f"{label}-{i}"
+                        pending.append(
+                            (msg_id, lsp.inline(1, 5 + i, invoked=False, uri=uri, msg_id=msg_id))
+                        )
+                        await asyncio.sleep(0.03)
+                    await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+                    figures[label] = await upstream_count(http, base) - before
+
+                # Typing three characters along a shown suggestion.
+                uri = "file:///bench/ahead.py"
+                lsp.open("def h():\n    \n", uri)
+                first = await lsp.inline(1, 4, invoked=False, uri=uri)
+                text = first.items[0].insert_text
+                before = await upstream_count(http, base)
+                for i, ch in enumerate(text[:3]):
+                    lsp.type_at(i + 2, 1, 4 + i, ch, uri)
+                    result = await lsp.inline(1, 5 + i, invoked=False, uri=uri)
+                    assert result.items and result.items[0].insert_text == text[i + 1 :]
+                figures["typed_ahead_upstream_calls"] = await upstream_count(http, base) - before
+
+                # RSS after many requests.
+                uri = "file:///bench/many.py"
+                lsp.open("def k():\n    \n", uri)
+                for i in range(many):
+                    lsp.type_at(i + 2, 1, 4 + i % 50, "z", uri)
+                    await lsp.inline(1, 5 + i % 50, invoked=True, uri=uri)
+                figures[f"rss_mb_after_{many}"] = round(rss_mb(lsp.pid), 1)
+                figures["rss_mb_after_1000"] = figures[f"rss_mb_after_{many}"]
+
+                # A 5 MB file: edit + completion, each a cache miss.
+                line = "value = compute(alpha, beta, gamma)  # padding padding padding\n"
+                big = "def big():\n" + line * (5_000_000 // len(line)) + "\n"
+                middle = big.count("\n") // 2
+                uri = "file:///bench/big.py"
+                lsp.open(big, uri)
+                timings = []
+                for i in range(rounds // 2):
+                    started = time.perf_counter()
+                    lsp.type_at(i + 2, middle, i, "q", uri)
+                    result = await lsp.inline(middle, i + 1, invoked=True, uri=uri)
+                    timings.append((time.perf_counter() - started) * 1000)
+                figures["big_file_mb"] = round(len(big) / 1e6, 1)
+                figures["big_file_edit_completion_p50_ms"] = round(pct(timings, 0.5), 2)
+                figures["big_file_edit_completion_p95_ms"] = round(pct(timings, 0.95), 2)
+            finally:
+                await lsp.stop()
+        finally:
+            await http.aclose()
+            hf.terminate()
+            await hf.wait()
+    figures["targets"] = TARGETS
+    figures["met"] = {
+        key: (figures[key] <= target) for key, target in TARGETS.items() if key in figures
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (CI smoke run)")
+    print(json.dumps(asyncio.run(main(parser.parse_args().quick)), indent=2))
