@@ -46,7 +46,7 @@ LanguageServer("bare", "0").start_io()
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def start_hf_server(workdir: Path) -> tuple[asyncio.subprocess.Process, str]:
