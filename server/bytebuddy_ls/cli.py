@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check config, tokens and reachability of every model")
     doctor.add_argument("--config", metavar="PATH", help="config file (default: search)")
     doctor.add_argument("--timeout", type=float, default=4.0, help="seconds per reachability probe")
+
+    chat = sub.add_parser("chat", help="ask the chat model; the answer streams to stdout")
+    chat.add_argument("question", help="the question")
+    chat.add_argument(
+        "--file", metavar="PATH[:START-END]", help="a file (or 1-based lines of it) as context"
+    )
+    chat.add_argument("--config", metavar="PATH", help="config file (default: search)")
     return parser
 
 
@@ -72,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(args.config, timeout=args.timeout)
+    if command == "chat":
+        from .features.chat import cli_chat
+
+        return cli_chat(args.question, args.file, args.config)
     raise AssertionError(command)
 
 

@@ -17,7 +17,16 @@ from . import __version__
 from .config import ConfigState
 from .config.settings import Settings
 from .documents import DocumentStore
-from .features import completion, configuration, inline_completion, models
+from .features import (
+    apply,
+    chat,
+    code_actions,
+    completion,
+    configuration,
+    edit,
+    inline_completion,
+    models,
+)
 from .features.autocomplete import Autocomplete
 from .features.status import StatusReporter
 from .inference import HostPolicy, InferenceClient
@@ -152,6 +161,10 @@ def build_server(*, config_flag: str | None = None, log_file: str | None = None)
     models.register(server)
     inline_completion.register(server)
     completion.register(server)
+    edit.register(server)
+    apply.register(server)
+    code_actions.register(server)
+    chat.register(server)
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(_params: Any) -> None:

@@ -18,10 +18,17 @@ class AutocompleteSettings(BaseModel):
     debounceMs: int = Field(default=75, ge=0, le=2000)
 
 
+class ChatSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    # Replaces the built-in chat system prompt ("" sends none).
+    systemPrompt: str | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore")
     configPath: str | None = None
     autocomplete: AutocompleteSettings = Field(default_factory=AutocompleteSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     # One `textDocument/completion` item carrying the suggestion, for clients
     # without inline completion (Helix, eglot).
     completionFallback: bool = True
@@ -38,8 +45,8 @@ def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
         return base or Settings()
     merged = (base or Settings()).model_dump()
     for key, value in raw.items():
-        if key == "autocomplete" and isinstance(value, dict):
-            merged["autocomplete"] = {**merged["autocomplete"], **value}
+        if key in ("autocomplete", "chat") and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
         elif key in Settings.model_fields:
             merged[key] = value
     try:
