@@ -135,8 +135,9 @@ class InferenceClient:
     ) -> None:
         """``user_agent``: extra product tokens (e.g. the editor, ``"vscode/1.99"``)
         appended to ``bytebuddy-ls/<version>``. ``router_base`` replaces the router URL
-        (tests; also ``$BYTEBUDDY_ROUTER_URL``)."""
-        self.policy = policy or RetryPolicy()
+        (tests; also ``$BYTEBUDDY_ROUTER_URL``). Without ``policy``, the default one
+        scaled by ``$BYTEBUDDY_RETRY_SCALE`` (see ``policy``)."""
+        self.policy = policy or RetryPolicy.from_env()
         self.user_agent = f"bytebuddy-ls/{__version__}" + (f" {user_agent}" if user_agent else "")
         self.router = Router(router_base or os.environ.get(ROUTER_URL_ENV) or ROUTER_BASE)
         self._clock = clock

@@ -17,15 +17,22 @@ Defaults (why):
 - Circuit breaker: 3 consecutive health failures open it for 30 s (doubling on a failed
   probe, up to 5 min); then one probe request may try the model again. One isolated
   failure never disables a model.
+
+``$BYTEBUDDY_RETRY_SCALE`` (a number > 0, for tests and benchmarks of the real server
+process) multiplies the waits this policy chooses itself (model-loading budget and
+polls, backoffs, breaker cooldowns); waits a server asks for (``Retry-After``) and the
+cap on them are left alone, and so are the retry counts.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..log import logger
 from .errors import (
     InferenceError,
     ModelLoadingError,
@@ -34,6 +41,8 @@ from .errors import (
     UpstreamServerError,
 )
 from .types import WaitKind
+
+RETRY_SCALE_ENV = "BYTEBUDDY_RETRY_SCALE"
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,36 @@ class RetryPolicy:
     breaker_threshold: int = 3
     breaker_cooldown_s: float = 30.0
     breaker_max_cooldown_s: float = 300.0
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy with its own waits multiplied by ``factor``."""
+        return replace(
+            self,
+            max_wait_for_model_s=self.max_wait_for_model_s * factor,
+            loading_poll_min_s=self.loading_poll_min_s * factor,
+            loading_poll_max_s=self.loading_poll_max_s * factor,
+            waking_backoff_base_s=self.waking_backoff_base_s * factor,
+            scale_up_timeout_s=self.scale_up_timeout_s * factor,
+            rate_limit_base_s=self.rate_limit_base_s * factor,
+            server_error_base_s=self.server_error_base_s * factor,
+            breaker_cooldown_s=self.breaker_cooldown_s * factor,
+            breaker_max_cooldown_s=self.breaker_max_cooldown_s * factor,
+        )
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """The default policy, scaled by ``$BYTEBUDDY_RETRY_SCALE`` when it is set."""
+        raw = os.environ.get(RETRY_SCALE_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            factor = float(raw)
+        except ValueError:
+            factor = 0.0
+        if not 0 < factor < float("inf"):
+            logger.warning("%s must be a number > 0, got %r: ignored", RETRY_SCALE_ENV, raw)
+            return cls()
+        return cls().scaled(factor)
 
     def jittered(self, seconds: float) -> float:
         if self.jitter <= 0 or seconds <= 0:
