@@ -326,7 +326,13 @@ class Editor:
         self.remember_children()
         if self.proc.poll() is None:
             if hasattr(self, "nvim"):
-                # The connection drops when Neovim exits: that error is expected.
+                # Stop the language server the way a user's :LspStop does (shutdown, exit),
+                # then quit; the connection drops when Neovim exits, that error is expected.
+                with contextlib.suppress(Exception):
+                    self.lua(
+                        "for _, c in ipairs(vim.lsp.get_clients()) do c:stop() end "
+                        "vim.wait(3000, function() return #vim.lsp.get_clients() == 0 end, 10)"
+                    )
                 with contextlib.suppress(Exception):
                     self.nvim.command("qa!")
             try:
