@@ -177,3 +177,43 @@ async def test_malformed_requests_get_an_error_answer(tmp_path: Path) -> None:
         conn.send({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"x": 1}})
         conn.send({"jsonrpc": "2.0", "id": 5, "method": "bytebuddy/models", "params": {}})
         assert (await conn.response(5))["result"] == []
+
+
+async def test_tcp_mode_listens_on_loopback(tmp_path: Path) -> None:
+    import socket
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bytebuddy_ls",
+        "serve",
+        "--tcp",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("server did not listen")
+        body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+        writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(header.split(b"Content-Length:")[1].split(b"\r\n")[0])
+        reply = await reader.readexactly(length)
+        assert b'"bytebuddy-ls"' in reply
+        writer.close()
+    finally:
+        process.kill()
+        await process.wait()
