@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -69,6 +70,33 @@ async def ai_session(
         fix_code_action_results(session)
         await session.wait_for_status("ready")
         yield session
+
+
+@asynccontextmanager
+async def started_hf_server() -> AsyncIterator[HFTestServer]:
+    """A loopback HF server for a whole test module (the ``hf_server`` fixture is per test)."""
+    server = HFTestServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@dataclass
+class Env:
+    """One language server shared by the tests of a module (starting one costs about a
+    second); ``reset`` forgets what earlier tests scripted and received."""
+
+    hf: HFTestServer
+    session: Session
+    root: Path
+
+    def reset(self) -> None:
+        self.hf.reset()
+        self.session.applied_edits.clear()
+        self.session.client.messages.clear()
+        self.session.client.shown_documents.clear()
 
 
 def fix_code_action_results(session: Session) -> None:
