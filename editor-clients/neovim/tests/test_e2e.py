@@ -202,3 +202,17 @@ def test_models_command_selects_a_model_per_role(connected: Connect, hf_server: 
         "return n.msg:find('chat now uses chat', 1, true) ~= nil end)",
         what="the selection confirmed",
     )
+
+
+def test_checkhealth_and_status_with_a_running_server(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    editor = connected("add.py", "x = 1\n")
+    status = "\n".join(editor.lua("return require('bytebuddy.commands').status_lines()"))
+    assert "ByteBuddy: ready" in status
+    assert "this buffer: attached" in status
+    editor.nvim.command("checkhealth bytebuddy")
+    report = "\n".join(editor.buffer_lines())
+    assert "config is valid" in report, report
+    assert "client running" in report
+    assert "ERROR" not in report, report

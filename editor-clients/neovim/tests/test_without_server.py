@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Editor
+from conftest import PLUGIN_DIR, Editor
 
 ERROR = 4  # vim.log.levels.ERROR
 
@@ -137,3 +137,21 @@ def test_a_server_that_dies_at_start_is_reported(editor: Editor, tmp_path: Path)
     )
     errors = [n["msg"] for n in editor.notifications() if n["level"] == ERROR]
     assert any("exited (code 3" in e and "bytebuddy-ls doctor" in e for e in errors), errors
+
+
+def test_every_module_loads(editor: Editor) -> None:
+    modules = sorted(p.stem for p in (PLUGIN_DIR / "lua" / "bytebuddy").glob("*.lua"))
+    assert "init" in modules and "health" in modules
+    failures = editor.lua(
+        """
+        local failures = {}
+        for _, name in ipairs(...) do
+          local mod = name == 'init' and 'bytebuddy' or ('bytebuddy.' .. name)
+          local ok, err = pcall(require, mod)
+          if not ok then failures[mod] = tostring(err) end
+        end
+        return failures
+        """,
+        modules,
+    )
+    assert not failures, failures
