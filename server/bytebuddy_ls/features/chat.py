@@ -26,6 +26,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lsprotocol import types
 from pydantic import BaseModel, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
@@ -220,7 +221,11 @@ def register(server: ByteBuddyServer) -> None:
         token = params.partialResultToken
 
         def on_delta(delta: str) -> None:
-            server.protocol.notify(PROGRESS_METHOD, {"token": token, "value": {"delta": delta}})
+            # pygls types $/progress: a plain dict fails to serialize.
+            assert token is not None
+            server.protocol.notify(
+                PROGRESS_METHOD, types.ProgressParams(token=token, value={"delta": delta})
+            )
 
         progress = RequestProgress(
             server, role="chat", title="ByteBuddy: chat", token=params.workDoneToken
