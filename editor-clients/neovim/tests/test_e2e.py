@@ -216,3 +216,37 @@ def test_checkhealth_and_status_with_a_running_server(
     assert "config is valid" in report, report
     assert "client running" in report
     assert "ERROR" not in report, report
+
+
+def test_accept_line_by_line(connected: Connect, hf_server: HFServer) -> None:
+    hf_server.script("total = a + b\n    return total")
+    editor = connected("add.py", "def add(a, b):\n    \n")
+    type_after(editor, 2, "")
+    editor.lua("require('bytebuddy').suggest()")
+    wait_suggestion(editor, "total = a + b\n    return total")
+    editor.input("<M-Down>")
+    editor.wait_for("vim.api.nvim_get_current_line() == '    total = a + b'", what="line one")
+    assert editor.lua("return require('bytebuddy').current_suggestion()") == "\n    return total"
+    editor.input("<M-Down>")
+    editor.wait_for("vim.api.nvim_get_current_line() == '    return total'", what="line two")
+    assert editor.buffer_lines() == ["def add(a, b):", "    total = a + b", "    return total"]
+
+
+def test_dismiss_and_leaving_insert_mode_remove_the_ghost_text(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("urn a + b")
+    editor = connected("add.py", "def add(a, b):\n    \n")
+    type_after(editor, 2, "ret")
+    wait_suggestion(editor, "urn a + b")
+    editor.input("<C-]>")
+    editor.wait_for("require('bytebuddy').current_suggestion() == nil", what="the dismiss")
+    assert editor.lua(EXTMARKS) == []
+    assert editor.buffer_lines() == ["def add(a, b):", "    ret"]
+
+    editor.lua("require('bytebuddy').suggest()")
+    wait_suggestion(editor, "urn a + b")
+    editor.input("<Esc>")
+    editor.wait_for("vim.api.nvim_get_mode().mode == 'n'", what="normal mode")
+    assert editor.lua(EXTMARKS) == []
+    assert editor.buffer_lines() == ["def add(a, b):", "    ret"]
