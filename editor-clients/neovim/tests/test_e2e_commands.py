@@ -1,0 +1,89 @@
+"""End to end for the chat and edit commands (real Neovim, bytebuddy-ls, HF test server)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conftest import Editor, HFServer
+
+Connect = Callable[..., Editor]
+
+
+def test_edit_command_applies_the_edit(connected: Connect, hf_server: HFServer) -> None:
+    hf_server.script("```python\ndef add(a, b):\n    return a + b\n```")
+    editor = connected("add.py", "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n")
+    editor.nvim.command("1,2ByteBuddyEdit fix the operator")
+    editor.wait_for(
+        "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'",
+        timeout=20,
+        what="the edit",
+    )
+    assert editor.buffer_lines() == [
+        "def add(a, b):",
+        "    return a + b",
+        "",
+        "print(add(1, 2))",
+    ]
+    chats = [r for r in hf_server.generation_requests() if "fix the operator" in str(r["json"])]
+    assert chats, hf_server.generation_requests()
+
+
+def test_chat_streams_into_its_buffer(connected: Connect, hf_server: HFServer) -> None:
+    answer = "Hello from the test model. This answer arrives in several chunks."
+    hf_server.script(answer, token_delay_s=0.15)
+    editor = connected("add.py", "def add(a, b):\n    return a + b\n")
+    editor.nvim.command("ByteBuddyChat say hello")
+    chat_buffer = "vim.fn.bufnr('bytebuddy://chat')"
+    # Part of the answer is in the buffer while the model is still writing.
+    partial = editor.wait_for(
+        "(function() local c = require('bytebuddy.chat').last "
+        "if c.deltas >= 1 and not c.done then "
+        f"return table.concat(vim.api.nvim_buf_get_lines({chat_buffer}, 0, -1, false), '\\n') "
+        "end end)()",
+        timeout=20,
+        what="a partial answer",
+    )
+    assert "Hello" in partial
+    assert answer not in partial
+    editor.wait_for("require('bytebuddy.chat').last.done", timeout=20, what="the whole answer")
+    last = editor.lua("return require('bytebuddy.chat').last")
+    assert last["error"] is None if "error" in last else True
+    assert last["deltas"] >= 3
+    assert last["content"] == answer
+    assert last["streamed"] == answer
+    text = "\n".join(editor.buffer_lines(editor.lua(f"return {chat_buffer}")))
+    assert text.endswith(answer)
+    assert "say hello" in text
+    # The chat window opened beside the code, and the cursor stayed in the code.
+    assert editor.lua("return vim.api.nvim_buf_get_name(0)").endswith("add.py")
+    assert editor.lua(f"return #vim.fn.win_findbuf({chat_buffer})") == 1
+
+
+def test_apply_command_applies_a_register_to_the_range(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    editor = connected("add.py", "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n")
+    editor.lua("vim.fn.setreg('a', 'def add(a, b):\\n    return a + b\\n')")
+    editor.nvim.command("1,2ByteBuddyApply a")
+    editor.wait_for(
+        "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'",
+        timeout=20,
+        what="the applied code",
+    )
+    assert editor.buffer_lines() == ["def add(a, b):", "    return a + b", "", "print(add(1, 2))"]
+
+
+def test_apply_command_uses_the_last_chat_code_block(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("Use plus:\n\n```python\ndef add(a, b):\n    return a + b\n```\n")
+    editor = connected("add.py", "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n")
+    editor.nvim.command("ByteBuddyChat fix add")
+    editor.wait_for("require('bytebuddy.chat').last.done", timeout=20, what="the chat answer")
+    editor.nvim.command("1,2ByteBuddyApply")
+    editor.wait_for(
+        "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'",
+        timeout=20,
+        what="the applied code",
+    )
+    assert editor.buffer_lines() == ["def add(a, b):", "    return a + b", "", "print(add(1, 2))"]
