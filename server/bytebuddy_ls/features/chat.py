@@ -281,7 +281,7 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
     from ..inference import HostPolicy
     from ..log import setup_logging
 
-    setup_logging("warning")
+    setup_logging("error")  # failures are printed once, below, not logged too
     try:
         loaded = load_for_cli(config_path)
     except ConfigError as exc:
@@ -315,7 +315,10 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
             cursor_line=lines[0] if lines else None,
         )
 
+    streamed: list[str] = []
+
     def on_delta(delta: str) -> None:
+        streamed.append(delta)
         sys.stdout.write(delta)
         sys.stdout.flush()
 
@@ -341,7 +344,10 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
     try:
         content = asyncio.run(main())
     except InferenceError as error:
-        print(f"\n{error.user_message}", file=sys.stderr)
+        if streamed:  # end the partial answer's line before the error
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        print(error.user_message, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
