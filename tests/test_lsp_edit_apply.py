@@ -11,6 +11,8 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from bytebuddy_ls.features.edit import enclosing_block
+
 from .ai_support import (
     Env,
     ai_session,
@@ -265,3 +267,33 @@ async def test_apply_model_failure_is_an_error_and_applies_nothing(
             await run(session, "bytebuddy.apply", {"uri": uri, "code": "# ...\nx = 1\n"})
         assert session.applied_edits == []
         await session.wait_for_status("error")
+
+
+# ---------------------------------------------------------------------------
+# The enclosing block of an empty selection (a pure function)
+
+
+async def test_enclosing_block_heuristic() -> None:
+    python = [
+        "import os",
+        "",
+        "@cache",
+        "def outer(x):",
+        "    if x:",
+        "        return 1",
+        "",
+        "    return 2",
+        "",
+        "y = outer(1)",
+    ]
+    assert enclosing_block(python, 5) == (2, 8)  # the function with its decorator
+    assert enclosing_block(python, 3) == (2, 8)  # on the header itself
+    assert enclosing_block(python, 6) == (2, 8)  # a blank line inside it
+    assert enclosing_block(python, 9) == (9, 10)  # module-level code: the line
+    assert enclosing_block(python, 8) == (8, 9)  # a blank line after the block
+    braces = ["class A {", "  run() {", "    if (a) {", "      b();", "    }", "  }", "}"]
+    assert enclosing_block(braces, 3) == (0, 7)
+    js = ["const f = () => {", "  return 1;", "};", "g();"]
+    assert enclosing_block(js, 1) == (0, 3)
+    assert enclosing_block(js, 3) == (3, 4)
+    assert enclosing_block([], 0) == (0, 0)
