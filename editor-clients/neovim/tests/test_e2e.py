@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from conftest import Editor, HFServer
 
 Connect = Callable[..., Editor]
@@ -250,3 +252,23 @@ def test_dismiss_and_leaving_insert_mode_remove_the_ghost_text(
     editor.wait_for("vim.api.nvim_get_mode().mode == 'n'", what="normal mode")
     assert editor.lua(EXTMARKS) == []
     assert editor.buffer_lines() == ["def add(a, b):", "    ret"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_non_ascii_text_before_and_in_the_suggestion(
+    connected: Connect, hf_server: HFServer, encoding: str
+) -> None:
+    # Multi-byte text before the cursor (CJK, an emoji outside the BMP) and in the answer:
+    # columns differ in bytes, UTF-16 units and characters.
+    hf_server.script('"😀 你好"')
+    capabilities = {"general": {"positionEncodings": [encoding]}}
+    editor = connected("greet.py", "# 日本語 😀\n", lsp={"capabilities": capabilities})
+    assert editor.lua("return vim.lsp.get_clients({bufnr = 0})[1].offset_encoding") == encoding
+    editor.nvim.command("call cursor(1, 1)")
+    editor.input("Ogreeting = 日本 + ")
+    wait_suggestion(editor, '"😀 你好"')
+    marks = editor.lua(EXTMARKS)
+    assert marks[0]["col"] == len("greeting = 日本 + ".encode())
+    editor.input("<Tab>")
+    editor.wait_for("vim.api.nvim_get_current_line() ~= 'greeting = 日本 + '", what="the accept")
+    assert editor.buffer_lines() == ['greeting = 日本 + "😀 你好"', "# 日本語 😀"]

@@ -500,6 +500,14 @@ function M.setup(opts)
       end
     end,
   })
+  vim.api.nvim_create_autocmd("CompleteChanged", {
+    group = group,
+    callback = function()
+      if state.opts.hide_during_completion then
+        M.dismiss()
+      end
+    end,
+  })
   vim.api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, {
     group = group,
     callback = function()
