@@ -337,10 +337,10 @@ class InferenceClient:
             )
         if isinstance(exc, httpx.ConnectError):
             return ConnectError(f"cannot connect to {_origin(url)}: {redact(str(exc))}", **kw)
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return UpstreamServerError(
-                f"{_origin(url)} closed the connection: {redact(str(exc))}", **kw
-            )
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            # Cut off mid-answer (closed or reset): a network fault, not a format problem.
+            why = redact(str(exc)) or type(exc).__name__
+            return UpstreamServerError(f"{_origin(url)} closed the connection: {why}", **kw)
         return ProtocolError(f"{_origin(url)}: {redact(str(exc)) or type(exc).__name__}", **kw)
 
     def _error(

@@ -93,6 +93,12 @@ class ModelLoadingError(InferenceError):
     ) -> None:
         self.estimated_time = estimated_time
         self.waking = waking  # an Inference Endpoint scaled to zero, rather than a cold model
+        if waking:
+            # The upstream's words (often a proxy's "502 Bad Gateway") do not say why.
+            self.hint = (
+                "The endpoint is waking up (scaled to zero) or still starting; "
+                "try again in a minute"
+            )
         super().__init__(detail, **kwargs)
 
 
