@@ -58,6 +58,7 @@ async def ai_session(
     extra: str = "",
     prompts: str = "",
     init_options: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Session]:
     path = tmp_path / "config.yaml"
     path.write_text(config_text(hf_server.url, extra=extra, prompts=prompts))
@@ -66,6 +67,7 @@ async def ai_session(
         args=["--config", str(path)],
         capabilities=capabilities or vscode_capabilities(),
         init_options=init_options,
+        env=env,
     ) as session:
         fix_code_action_results(session)
         await session.wait_for_status("ready")

@@ -49,7 +49,12 @@ async def shared(
     hf: HFTestServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Env, dict[Any, list[Any]]]]:
     root = tmp_path_factory.mktemp("chat")
-    async with ai_session(root, hf, extra=SMALL_MODEL.format(url=hf.url)) as session:
+    async with ai_session(
+        root,
+        hf,
+        extra=SMALL_MODEL.format(url=hf.url),
+        env={"BYTEBUDDY_RETRY_SCALE": "0.02"},  # model-loading polls in milliseconds
+    ) as session:
         yield Env(hf, session, root), record_partial_results(session)
 
 
@@ -136,6 +141,24 @@ async def test_chat_cancellation_closes_the_upstream_stream(
     await env.session.wait_for(
         lambda: env.session.statuses[-1]["state"] == "ready", what="ready again"
     )
+
+
+async def test_chat_waits_for_a_loading_model_with_progress(
+    env: Env, partials: dict[Any, list[Any]]
+) -> None:
+    loading = {"error": "Model test-chat is currently loading", "estimated_time": 0.05}
+    env.hf.script(status=503, body=loading, times=1)
+    env.hf.script("Ready now.")
+    before = set(env.session.client.progress_reports)
+    statuses = len(env.session.statuses)
+    result = await chat(env.session, ask("Are you there?", partialResultToken="tok-load"))
+    assert result == {"content": "Ready now.", "model": "chat"}
+    assert "".join(v["delta"] for v in partials["tok-load"]) == "Ready now."
+    assert any(s["state"] == "loading" for s in env.session.statuses[statuses:])
+    [token] = set(env.session.client.progress_reports) - before
+    kinds = [type(report).__name__ for report in env.session.client.progress_reports[token]]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+    assert len(chat_requests(env.hf)) == 2
 
 
 async def test_chat_trims_history_to_the_model_window(env: Env) -> None:

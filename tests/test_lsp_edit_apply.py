@@ -28,6 +28,18 @@ from .lsp_harness import Session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+# A text-generation endpoint with its own edit template (a chat fallback, so it serves
+# the edit role only when selected).
+TEMPLATED_MODEL = (
+    "  - name: templated\n"
+    "    provider: huggingface-tgi\n"
+    "    model: bigcode/starcoder2-3b\n"
+    "    apiBase: {url}\n"
+    "    roles: [chat]\n"
+    "    promptTemplates:\n"
+    "      edit: '<edit>{{{{instruction}}}}|{{{{codeToEdit}}}}</edit>'\n"
+)
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hf() -> AsyncIterator[HFTestServer]:
@@ -38,7 +50,7 @@ async def hf() -> AsyncIterator[HFTestServer]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared(hf: HFTestServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     root = tmp_path_factory.mktemp("edits")
-    async with ai_session(root, hf) as session:
+    async with ai_session(root, hf, extra=TEMPLATED_MODEL.format(url=hf.url)) as session:
         yield Env(hf, session, root)
 
 
@@ -149,6 +161,28 @@ async def test_edit_replaces_exactly_the_range_crlf_and_non_ascii(env: Env) -> N
 
     [first, _second] = chat_requests(hf_server)
     assert "sparkle" in user_text(first) and "greet.py" in user_text(first)
+
+
+async def test_edit_renders_the_configured_text_template(env: Env) -> None:
+    session, hf = env.session, env.hf
+    select = {"role": "edit", "name": "templated"}
+    assert await run(session, "bytebuddy.selectModel", select) == select
+    try:
+        text = "def f():\n    return 1\n"
+        uri = open_file(session, env.root, "t.py", text)
+        hf.script("```python\nreturn 2\n```")
+        lines = {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}
+        result = await run(
+            session, "bytebuddy.edit", {"uri": uri, "range": lines, "instruction": "two"}
+        )
+        assert result == {"applied": True, "model": "templated"}
+        [edit] = last_edits(session, uri)
+        assert edit.new_text == "    return 2\n"
+        [request] = [r.json for r in hf.requests if isinstance(r.json, dict) and "inputs" in r.json]
+        assert request["inputs"] == "<edit>two|    return 1\n</edit>"
+        assert chat_requests(hf) == []
+    finally:
+        await run(session, "bytebuddy.selectModel", {"role": "edit", "name": "chat"})
 
 
 async def test_edit_answer_without_code_or_instruction_changes_nothing(env: Env) -> None:
