@@ -87,3 +87,18 @@ def test_apply_command_uses_the_last_chat_code_block(
         what="the applied code",
     )
     assert editor.buffer_lines() == ["def add(a, b):", "    return a + b", "", "print(add(1, 2))"]
+
+
+def test_edit_of_a_characterwise_selection_changes_only_the_selection(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("a + b")
+    editor = connected("add.py", "def add(a, b):\n    return a - b  # keep me\n")
+    editor.nvim.command("call cursor(2, 12)")  # on the "a" of "a - b"
+    editor.input("v4l:ByteBuddyEdit use plus<CR>")
+    editor.wait_for(
+        "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] ~= '    return a - b  # keep me'",
+        timeout=20,
+        what="the edit",
+    )
+    assert editor.buffer_lines() == ["def add(a, b):", "    return a + b  # keep me"]
