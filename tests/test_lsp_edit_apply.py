@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from bytebuddy_ls.features.edit import enclosing_block
 
@@ -183,6 +184,29 @@ async def test_edit_renders_the_configured_text_template(env: Env) -> None:
         assert chat_requests(hf) == []
     finally:
         await run(session, "bytebuddy.selectModel", {"role": "edit", "name": "chat"})
+
+
+async def test_cancelling_an_edit_stops_the_model_and_applies_nothing(env: Env) -> None:
+    session, hf = env.session, env.hf
+    text = "def f():\n    return 1\n"
+    uri = open_file(session, env.root, "slow.py", text)
+    hf.script("```python\n    return 2\n```", delay_s=5)
+    params = types.ExecuteCommandParams(
+        command="bytebuddy.edit",
+        arguments=[{"uri": uri, "range": range_of(text, 9, len(text)), "instruction": "2"}],
+    )
+    pending = asyncio.ensure_future(
+        session.client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND, params, "edit-cancel-1"
+        )
+    )
+    await session.wait_for(lambda: bool(chat_requests(hf)), what="the model call")
+    session.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="edit-cancel-1"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(pending, 5)
+    assert await hf.wait_for_disconnect(timeout=3)
+    await asyncio.sleep(0.2)
+    assert session.applied_edits == []
 
 
 async def test_edit_answer_without_code_or_instruction_changes_nothing(env: Env) -> None:

@@ -36,6 +36,7 @@ from .edit import (
     display_path,
     ensure_unchanged,
     first_argument,
+    follow_request_cancellation,
     parse_range,
     require_document,
     send_workspace_edit,
@@ -139,6 +140,7 @@ async def plan_outcome(
 def register(server: ByteBuddyServer) -> None:
     @server.command(APPLY_COMMAND)
     async def apply(*args: Any) -> dict[str, Any]:
+        follow_request_cancellation(server)
         try:
             parsed = ApplyArgs.model_validate(first_argument(APPLY_COMMAND, args))
         except ValidationError as exc:

@@ -57,6 +57,7 @@ from .edit import (
     document_for,
     ensure_unchanged,
     first_argument,
+    follow_request_cancellation,
     no_code_message,
     parse_range,
     path_of,
@@ -382,6 +383,7 @@ def register(server: ByteBuddyServer) -> None:
 
     @server.command(RUN_ACTION_COMMAND)
     async def run(*args: Any) -> dict[str, Any]:
+        follow_request_cancellation(server)
         parsed = _parse_run_args(args)
         result = await run_action(server, parsed)
         answer: dict[str, Any] = {"model": result.model}

@@ -64,6 +64,27 @@ def request_failed(message: str) -> RequestFailed:
     return RequestFailed(message=message, code=REQUEST_FAILED)
 
 
+def follow_request_cancellation(server: ByteBuddyServer) -> None:
+    """Make ``$/cancelRequest`` of a ``workspace/executeCommand`` cancel the command.
+
+    pygls runs a command handler as a task of its own and cancels only the request's
+    outer future; without this link the model call would go on and its edit would be
+    applied after the user cancelled. Call at the start of an async command handler.
+    """
+    protocol: Any = server.protocol
+    msg_id = protocol.msg_id  # the executeCommand request's id (a context variable)
+    outer = protocol._request_futures.get(msg_id) if msg_id is not None else None
+    task = asyncio.current_task()
+    if outer is None or task is None:
+        return
+
+    def on_done(future: Any) -> None:
+        if future.cancelled() and not task.done():
+            task.cancel()
+
+    outer.add_done_callback(on_done)
+
+
 # ---------------------------------------------------------------------------
 # Documents
 
@@ -521,6 +542,7 @@ def first_argument(command: str, args: Sequence[Any]) -> dict[str, Any]:
 def register(server: ByteBuddyServer) -> None:
     @server.command(EDIT_COMMAND)
     async def edit(*args: Any) -> dict[str, Any]:
+        follow_request_cancellation(server)
         try:
             parsed = EditArgs.model_validate(first_argument(EDIT_COMMAND, args))
         except ValidationError as exc:
