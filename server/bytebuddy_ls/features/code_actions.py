@@ -76,6 +76,7 @@ RUN_ACTION_COMMAND = "bytebuddy.runAction"
 EDIT_ACTION_TITLE = "ByteBuddy: Edit with instruction…"
 # The longest answer window/showMessage gets when the client cannot show a document.
 MAX_MESSAGE_CHARS = 4000
+_WARNING = types.MessageType.Warning
 
 _explain_counter = itertools.count(1)
 
@@ -401,6 +402,3 @@ def register(server: ByteBuddyServer) -> None:
             return answer
         answer["applied"] = await send_workspace_edit(server, result.edit, "ByteBuddy action")
         return answer
-
-
-_WARNING = types.MessageType.Warning
