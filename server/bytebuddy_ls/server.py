@@ -8,7 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -51,6 +55,29 @@ class ByteBuddyProtocol(LanguageServerProtocol):
             else:
                 logger.warning("ignoring malformed notification %r", data.get("method"))
             return _IGNORED_MESSAGE
+
+    # The spec's lifecycle rules, which pygls leaves out: before ``initialize`` a request
+    # gets ServerNotInitialized (pygls ran the handler and answered with a traceback) and
+    # a notification is dropped; after ``shutdown`` a request gets InvalidRequest (pygls
+    # dropped it, leaving the client waiting forever). ``exit`` always goes through.
+    _initialize_seen = False
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if method is not None and method != types.EXIT:
+            if method == types.INITIALIZE:
+                self._initialize_seen = True
+            elif self._shutdown or not self._initialize_seen:
+                if msg_id is not None:
+                    error = (
+                        JsonRpcInvalidRequest(f"{method}: the server is shutting down")
+                        if self._shutdown
+                        else JsonRpcServerNotInitialized(f"{method}: initialize first")
+                    )
+                    self._send_response(msg_id, error=error.to_response_error())
+                return
+        super().handle_message(message)
 
     # Document sync goes to our DocumentStore instead of pygls' workspace, whose
     # incremental update re-splits the whole file on every keystroke.
