@@ -10,6 +10,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
+    JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcServerNotInitialized,
 )
@@ -50,7 +51,8 @@ class ByteBuddyProtocol(LanguageServerProtocol):
         except JsonRpcException as exc:
             if isinstance(data, dict) and "method" in data and data.get("id") is not None:
                 method = data.get("method")
-                error = type(exc)(f"invalid params for {method}: {exc.message}")
+                # Whatever pygls raised, the request could not be read: InvalidParams.
+                error = JsonRpcInvalidParams(f"invalid params for {method}: {exc.message}")
                 self._send_response(data["id"], error=error.to_response_error())
             else:
                 logger.warning("ignoring malformed notification %r", data.get("method"))
