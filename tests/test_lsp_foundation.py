@@ -217,3 +217,33 @@ async def test_tcp_mode_listens_on_loopback(tmp_path: Path) -> None:
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_exits_promptly_when_the_client_vanishes(tmp_path: Path) -> None:
+    """An editor that quits after `shutdown` without waiting closes both pipes."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bytebuddy_ls",
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    for body in (
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}',
+        b'{"jsonrpc":"2.0","method":"initialized","params":{}}',
+    ):
+        process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await process.stdout.readuntil(b"\r\n\r\n")
+    body = b'{"jsonrpc":"2.0","id":2,"method":"shutdown"}'
+    process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    process.stdout._transport.close()  # type: ignore[attr-defined]
+    process.stdin.close()
+    assert await asyncio.wait_for(process.wait(), 5) == 0
+    assert process.stderr is not None
+    stderr = (await process.stderr.read()).decode()
+    assert "Traceback" not in stderr

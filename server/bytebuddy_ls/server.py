@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
 from typing import Any
@@ -40,10 +42,33 @@ from .log import logger, redact
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
 
 
+class _ClientGoneWriter:
+    """Wraps pygls' writer: once the client has closed its end (an editor that quits
+    without waiting for ``exit``), stop at once instead of logging a broken pipe for
+    every pending message."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def close(self) -> Any:
+        return self._writer.close()
+
+    def write(self, data: bytes) -> Any:
+        try:
+            return self._writer.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            logger.info("the client closed the connection; exiting")
+            logging.shutdown()
+            os._exit(0)
+
+
 class ByteBuddyProtocol(LanguageServerProtocol):
     """Answers requests whose params do not deserialize with an error response.
 
     pygls drops such requests silently, which leaves the client waiting forever."""
+
+    def set_writer(self, writer: Any, include_headers: bool = True) -> None:
+        super().set_writer(_ClientGoneWriter(writer), include_headers)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
