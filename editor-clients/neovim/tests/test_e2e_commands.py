@@ -102,3 +102,37 @@ def test_edit_of_a_characterwise_selection_changes_only_the_selection(
         what="the edit",
     )
     assert editor.buffer_lines() == ["def add(a, b):", "    return a + b  # keep me"]
+
+
+def test_edit_with_instruction_code_action_asks_for_the_instruction(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("```python\ndef add(a, b):\n    return a + b\n```")
+    editor = connected("add.py", "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n")
+    # Answer the instruction prompt the way a user would.
+    editor.lua("vim.ui.input = function(_, on_confirm) on_confirm('fix the operator') end")
+    editor.lua(
+        """
+        local client = require('bytebuddy.lsp').get_client(0)
+        local params = {
+          textDocument = { uri = vim.uri_from_bufnr(0) },
+          range = { start = { line = 0, character = 0 }, ['end'] = { line = 2, character = 0 } },
+          context = { diagnostics = {}, triggerKind = 1 },
+        }
+        client:request('textDocument/codeAction', params, function(_, actions)
+          for _, action in ipairs(actions or {}) do
+            local command = action.command
+            if type(command) == 'table' and command.command == 'bytebuddy.edit' then
+              client:exec_cmd(command, { bufnr = 0 })
+            end
+          end
+        end, 0)
+        """
+    )
+    editor.wait_for(
+        "vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    return a + b'",
+        timeout=20,
+        what="the edit",
+    )
+    chats = [r for r in hf_server.generation_requests() if "fix the operator" in str(r["json"])]
+    assert chats

@@ -118,6 +118,9 @@ function M.setup(opts)
       end)
     end,
   }
+  -- The "Edit with instruction…" code action carries bytebuddy.edit {uri, range}
+  -- without an instruction: ask for it here, then run the command on the server.
+  vim.lsp.commands["bytebuddy.edit"] = M.edit_with_instruction
   vim.lsp.config(M.name, vim.tbl_deep_extend("force", base, opts.lsp or {}))
   vim.lsp.enable(M.name)
   return true
@@ -147,6 +150,26 @@ function M.execute(command, arguments, bufnr, handler)
     end
   end, bufnr)
   return sent
+end
+
+--- Client-side handler of the bytebuddy.edit command (code action "Edit with instruction…").
+---@param command lsp.Command
+---@param ctx {bufnr: integer, client_id: integer}
+function M.edit_with_instruction(command, ctx)
+  local args = vim.deepcopy((command.arguments or {})[1] or {})
+  local function run(instruction)
+    if not instruction or vim.trim(instruction) == "" then
+      return
+    end
+    args.instruction = instruction
+    vim.notify("ByteBuddy: editing…", vim.log.levels.INFO)
+    M.execute("bytebuddy.edit", { args }, ctx.bufnr)
+  end
+  if args.instruction and args.instruction ~= "" then
+    run(args.instruction)
+  else
+    vim.ui.input({ prompt = "ByteBuddy edit: " }, run)
+  end
 end
 
 function M.notify_not_running()
