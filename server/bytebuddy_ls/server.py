@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import logging
 import os
 from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pygls.exceptions import (
@@ -21,23 +23,16 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from . import __version__
-from .config import ConfigState
-from .config.settings import Settings
 from .documents import DocumentStore
-from .features import (
-    apply,
-    chat,
-    code_actions,
-    completion,
-    configuration,
-    edit,
-    inline_completion,
-    models,
-)
-from .features.autocomplete import Autocomplete
+from .features import LIFECYCLE_METHODS, MANIFEST
 from .features.status import StatusReporter
-from .inference import HostPolicy, InferenceClient
 from .log import logger, redact
+
+if TYPE_CHECKING:
+    from .config import ConfigState
+    from .config.settings import Settings
+    from .features.autocomplete import Autocomplete
+    from .inference import InferenceClient
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
 
@@ -127,7 +122,8 @@ class ByteBuddyProtocol(LanguageServerProtocol):
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
         self._documents().close(params.text_document.uri)
         server: ByteBuddyServer = self._server  # type: ignore[assignment]
-        server.autocomplete.forget(params.text_document.uri)
+        if server.loaded:
+            server.autocomplete.forget(params.text_document.uri)
         yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
     def _user_handler(self, method: str, params: Any) -> Any:
@@ -135,7 +131,45 @@ class ByteBuddyProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
+class _Registrar:
+    """Stands in for the server while a feature module's ``register`` runs: it collects
+    the handlers the module declares; everything else goes to the real server."""
+
+    def __init__(self, server: ByteBuddyServer) -> None:
+        object.__setattr__(self, "_server", server)
+        object.__setattr__(self, "features", {})
+        object.__setattr__(self, "commands", {})
+
+    def feature(self, method: str, options: Any = None) -> Callable[[Any], Any]:
+        def collect(handler: Any) -> Any:
+            self.features[method] = (handler, options)
+            return handler
+
+        return collect
+
+    def command(self, name: str) -> Callable[[Any], Any]:
+        def collect(handler: Any) -> Any:
+            self.commands[name] = handler
+            return handler
+
+        return collect
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._server, name, value)
+
+
 class ByteBuddyServer(LanguageServer):
+    """Constructed light: configuration, inference and the feature modules load after
+    the ``initialize`` handshake (see ``features.MANIFEST``)."""
+
+    settings: Settings
+    config: ConfigState
+    inference: InferenceClient
+    autocomplete: Autocomplete
+
     def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
         super().__init__(
             "bytebuddy-ls",
@@ -145,10 +179,29 @@ class ByteBuddyServer(LanguageServer):
         )
         self.config_flag = config_flag
         self.log_file = log_file
-        self.settings = Settings()
-        self.config = ConfigState(flag=config_flag)
         self.status = StatusReporter(self)
         self.documents = DocumentStore()
+        self.loaded = False
+        self._initialize_params: types.InitializeParams | None = None
+        self._handlers: dict[str, Any] = {}
+        self._commands: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._config_listeners: list[Callable[[], None]] = []
+        self._model_extras: list[Callable[[str], dict[str, Any]]] = []
+
+    def load(self) -> None:
+        """Import configuration, inference and every feature module, and register their
+        handlers. Runs once: at ``initialized``, or at the first request before it."""
+        if self.loaded:
+            return
+        self.loaded = True
+        from .config import ConfigState
+        from .config.settings import Settings
+        from .features.autocomplete import Autocomplete
+        from .inference import InferenceClient
+
+        self.settings = Settings()
+        self.config = ConfigState(flag=self.config_flag)
         self.inference = InferenceClient()
         self.autocomplete = Autocomplete(
             self.inference,
@@ -156,9 +209,55 @@ class ByteBuddyServer(LanguageServer):
             debounce_ms=lambda: self.settings.autocomplete.debounceMs,
             workspace_root=lambda: str(self.config.workspace_root or "") or None,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._config_listeners: list[Callable[[], None]] = []
-        self._model_extras: list[Callable[[str], dict[str, Any]]] = []
+        self.on_config_changed(self._config_changed)
+        self.add_model_extras(lambda name: {"health": self.inference.model_health(name)})
+        self.add_model_extras(
+            lambda name: {"stats": {"autocomplete": self.autocomplete.model_stats(name)}}
+        )
+        registrar = _Registrar(self)
+        for module in MANIFEST:
+            importlib.import_module(f".features.{module.name}", __package__).register(
+                cast(ByteBuddyServer, registrar)
+            )
+        self._handlers = {m: handler for m, (handler, _) in registrar.features.items()}
+        self._commands = dict(registrar.commands)
+        if self._initialize_params is not None:
+            self._handlers[types.INITIALIZE](self._initialize_params)
+
+    def _proxy(self, method: str) -> Callable[[Any], Any]:
+        async def handle(params: Any) -> Any:
+            self.load()
+            result = self._handlers[method](params)
+            return await result if inspect.isawaitable(result) else result
+
+        return handle
+
+    def _command_proxy(self, name: str) -> Callable[..., Any]:
+        async def run(*args: Any) -> Any:
+            self.load()
+            result = self._commands[name](*args)
+            return await result if inspect.isawaitable(result) else result
+
+        return run
+
+    def register_manifest(self) -> None:
+        """Advertise every feature now; the handlers behind them load later."""
+
+        @self.feature(types.INITIALIZE)
+        def on_initialize(params: types.InitializeParams) -> None:
+            self._initialize_params = params
+
+        @self.feature(types.INITIALIZED)
+        def on_initialized(params: types.InitializedParams) -> None:
+            self.load()
+            self._handlers[types.INITIALIZED](params)
+
+        for module in MANIFEST:
+            for method, options in module.methods.items():
+                if method not in LIFECYCLE_METHODS:
+                    self.feature(method, options)(self._proxy(method))
+            for name in module.commands:
+                self.command(name)(self._command_proxy(name))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background task, keeping a reference so it is not garbage-collected."""
@@ -194,6 +293,8 @@ class ByteBuddyServer(LanguageServer):
         )
 
     def _config_changed(self) -> None:
+        from .inference import HostPolicy
+
         loaded = self.config.loaded
         self.inference.set_host_policy(HostPolicy.for_config(loaded) if loaded else HostPolicy())
         self.autocomplete.clear_cache()
@@ -201,24 +302,13 @@ class ByteBuddyServer(LanguageServer):
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        await self.inference.aclose()
+        if self.loaded:
+            await self.inference.aclose()
 
 
 def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
     server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
-    server.on_config_changed(server._config_changed)
-    server.add_model_extras(lambda name: {"health": server.inference.model_health(name)})
-    server.add_model_extras(
-        lambda name: {"stats": {"autocomplete": server.autocomplete.model_stats(name)}}
-    )
-    configuration.register(server)
-    models.register(server)
-    inline_completion.register(server)
-    completion.register(server)
-    edit.register(server)
-    apply.register(server)
-    code_actions.register(server)
-    chat.register(server)
+    server.register_manifest()
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(_params: Any) -> None:
