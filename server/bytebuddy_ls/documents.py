@@ -60,6 +60,8 @@ def _index_of_units(line: str, units: int, encoding: str) -> int:
 # (the CLI). Editors send their own language id.
 _LANGUAGE_BY_SUFFIX = {
     ".py": "python",
+    ".pyi": "python",
+    ".cjs": "javascript",
     ".js": "javascript",
     ".mjs": "javascript",
     ".ts": "typescript",

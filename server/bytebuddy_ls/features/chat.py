@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ..config import ModelConfig
+from ..documents import language_for_path
 from ..inference import (
     ChainStream,
     ChatMessage,
@@ -50,7 +51,6 @@ from ..prompting.context import prompt_token_budget
 from .edit import (
     display_path,
     document_for,
-    language_for_path,
     no_model_message,
     parse_range,
     request_failed,
@@ -310,7 +310,7 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
         document = DocumentContext(
             text=text,
             path=path,
-            language=language_for_path(path) or None,
+            language=language_for_path(Path(path)),
             selection=lines,
             cursor_line=lines[0] if lines else None,
         )

@@ -26,7 +26,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from ..config import ModelConfig, Role
-from ..documents import Document
+from ..documents import Document, language_for_path
 from ..inference import ChatMessage, GenerationParams, InferenceError
 from ..log import logger
 from ..prompting.chat import Message
@@ -89,46 +89,6 @@ def follow_request_cancellation(server: ByteBuddyServer) -> None:
 # Documents
 
 
-_LANGUAGE_BY_SUFFIX = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascriptreact",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".rb": "ruby",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cs": "csharp",
-    ".php": "php",
-    ".swift": "swift",
-    ".lua": "lua",
-    ".sh": "shellscript",
-    ".md": "markdown",
-    ".json": "json",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".toml": "toml",
-    ".html": "html",
-    ".css": "css",
-    ".sql": "sql",
-}
-
-
-def language_for_path(path: str) -> str:
-    """An LSP language id guessed from a file name ("" when unknown)."""
-    return _LANGUAGE_BY_SUFFIX.get(Path(path).suffix.lower(), "")
-
-
 def path_of(uri: str) -> str | None:
     """The file-system path of a ``file:`` URI, else None."""
     if not uri.startswith("file:"):
@@ -152,7 +112,8 @@ def document_for(server: ByteBuddyServer, uri: str) -> Document | None:
             text = handle.read()
     except (OSError, UnicodeDecodeError):
         return None
-    return Document(uri, text, None, language_for_path(path), encoding=server.documents.encoding)
+    language = language_for_path(Path(path)) or ""
+    return Document(uri, text, None, language, encoding=server.documents.encoding)
 
 
 def require_document(server: ByteBuddyServer, uri: str) -> Document:
