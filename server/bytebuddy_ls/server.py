@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .inference import InferenceClient
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
+# Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
+DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
 
 
 class _ClientGoneWriter:
@@ -313,5 +315,16 @@ def build_server(*, config_flag: str | None = None, log_file: str | None = None)
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(_params: Any) -> None:
         await server.aclose()
+
+    if os.environ.get(DEBUG_REQUESTS_ENV) == "1":
+        # Internals for the soak benchmark (bench/soak.py); not part of the LSP surface.
+        @server.feature("bytebuddy/debug/stats")
+        def debug_stats(_params: Any) -> dict[str, int]:
+            flights = len(server.autocomplete._flights) if server.loaded else 0
+            return {
+                "tasks": len(asyncio.all_tasks()),
+                "inFlight": flights,
+                "documents": len(server.documents._documents),
+            }
 
     return server
