@@ -42,5 +42,10 @@ test: lint test-python test-neovim test-vscode
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The long soak (10,000 requests with faults and cancellations; JSON figures). The test
+# suite runs its short form (tests/test_soak_quick.py).
+soak: install
+	$(PY) bench/soak.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
