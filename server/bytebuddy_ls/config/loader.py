@@ -133,6 +133,8 @@ def load_config_text(
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            marks.record(node)  # in the try: a recursive alias (&a [*a]) recurses here
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -142,8 +144,6 @@ def load_config_text(
         raise ConfigError([Diagnostic(origin, line, col, message)]) from None
     except Exception as exc:  # pyyaml raises odd errors on hostile input (recursion, etc.)
         raise ConfigError([Diagnostic(origin, 1, 1, f"cannot parse YAML: {exc}")]) from None
-    if node is not None:
-        marks.record(node)
     if data is None:
         raise ConfigError([Diagnostic(origin, 1, 1, "config is empty: it needs a 'models:' list")])
     return _validate(data, origin, kind, marks, path)
