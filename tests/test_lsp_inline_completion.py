@@ -235,6 +235,8 @@ async def test_loading_model_answers_automatic_requests_at_once(
         assert asyncio.get_running_loop().time() - started < 3
         status = await s.wait_for_status("loading")
         assert "loading" in status["message"].lower()
+        await asyncio.sleep(0.3)
+        assert s.statuses[-1]["state"] == "loading"  # still warming up, not an error
         # While it loads, automatic requests don't even reach upstream.
         before = len(generation_requests(hf_server))
         result = await inline(s, 1, 4, invoked=False)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..inference import InferenceError, WaitEvent
+from ..inference import InferenceError, ModelLoadingError, WaitEvent
 from ..log import logger
 
 if TYPE_CHECKING:
@@ -92,7 +92,12 @@ class RequestProgress:
             except Exception:
                 logger.debug("work-done progress end failed", exc_info=True)
             self._began = False
-        if isinstance(error, InferenceError):
+        if isinstance(error, ModelLoadingError):
+            # Still warming up, not broken: the next request will find it ready.
+            self._server.status.set(
+                "loading", error.user_message, model=error.model, role=self._role
+            )
+        elif isinstance(error, InferenceError):
             self._server.status.set("error", error.user_message, model=error.model, role=self._role)
             if not error.retryable:
                 # Auth, payment, not-found: one message per distinct cause.
