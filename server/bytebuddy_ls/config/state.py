@@ -12,7 +12,7 @@ from typing import Any
 
 from ..log import logger
 from .discovery import ConfigSource, find_config
-from .loader import ConfigError, ConfigSourceKind, LoadedConfig, load_config_data, load_config_file
+from .loader import ConfigError, LoadedConfig, load_config_data, load_config_file
 from .roles import models_for_role
 from .schema import ModelConfig, Role
 
@@ -84,10 +84,8 @@ class ConfigState:
             self.loaded, self.error = None, None
             return ReloadOutcome(was_loaded, None, False)
         try:
-            if source.kind is ConfigSourceKind.INLINE:
-                loaded = load_config_data(
-                    source.inline, "initializationOptions.config", source.kind
-                )
+            if source.path is None:  # inline options or the embedded default
+                loaded = load_config_data(source.inline, source.describe(), source.kind)
             else:
                 assert source.path is not None
                 loaded = load_config_file(source.path, source.kind)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from ..config import ROLES, ReloadOutcome, searched_locations
+from ..config import ROLES, ConfigSourceKind, ReloadOutcome, searched_locations
+from ..config.discovery import no_config_hint
 from ..config.settings import parse_settings
 from ..log import logger, setup_logging
 
@@ -27,8 +28,15 @@ def unconfigured_message(server: ByteBuddyServer) -> str:
     return (
         "bytebuddy-ls has no model config. Create ~/.bytebuddy/config.yaml "
         "(copy config.example.yaml from the bytebuddy-ls README) or point the editor "
-        f"setting 'configPath' at one. Looked in: {places}."
+        f"setting 'configPath' at one. Looked in: {places}. {no_config_hint()}"
     )
+
+
+EMBEDDED_MESSAGE = (
+    "bytebuddy-ls found no config and no Hugging Face token, so every role uses the bundled "
+    "local model (Gemma 3 270M, offline, on the CPU): it is tiny and its suggestions are "
+    "weak. For real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
+)
 
 
 def role_summary(server: ByteBuddyServer) -> str:
@@ -68,8 +76,14 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     if outcome.changed:
         logger.info("config loaded from %s: %s", state.loaded.origin, role_summary(server))
         server.notify_config_changed()
+    embedded = state.loaded.kind is ConfigSourceKind.EMBEDDED
+    if embedded:
+        server.status.show_once("embedded", EMBEDDED_MESSAGE, types.MessageType.Info)
     if not server.settings.autocomplete.enabled:
         server.status.set("disabled", "autocomplete is off")
+    elif embedded:
+        summary = f"bundled local model (no config found): {role_summary(server)}"
+        server.status.set("ready", summary, model=state.loaded.config.models[0].name)
     else:
         server.status.set("ready", role_summary(server))
 

@@ -11,6 +11,9 @@ server sees the disconnect. Close a stream you stop reading early with ``aclose(
 
 Secrets: the token from ``resolve_token`` is sent only to the model's own URL, redirects
 are not followed, and every message passes through ``redact``.
+
+Provider ``llamacpp`` has no HTTP at all: its models go to ``local.LocalInference``
+(in-process llama.cpp) with the same operations, minus retries.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from .errors import (
     error_from_response,
     json_or_none,
 )
+from .local import LocalInference
 from .policy import CircuitBreakers, RetryPolicy, RetryState
 from .routing import Engine, Router, Target
 from .sse import DONE, sse_events
@@ -149,6 +153,7 @@ class InferenceClient:
         self._limits: dict[str, tuple[float, ServerLimits]] = {}
         self._dropped: dict[str, frozenset[str]] = {}
         self._raw_prompt: dict[str, bool] = {}
+        self._local = LocalInference()
 
     # ----- configuration -------------------------------------------------------------
 
@@ -156,6 +161,7 @@ class InferenceClient:
         self._host_policy = policy
 
     async def aclose(self) -> None:
+        self._local.shutdown()
         clients, self._http = list(self._http.values()), {}
         for client in clients:
             await client.aclose()
@@ -258,6 +264,8 @@ class InferenceClient:
 
     async def limits(self, model: ModelConfig) -> ServerLimits:
         """The server's token limits (TGI ``/info``), cached; all None when unknown."""
+        if model.is_local:
+            return self._local.limits(model)
         try:
             engine = await self._engine(model)
         except InferenceError:
@@ -285,6 +293,8 @@ class InferenceClient:
     def supports_raw_prompt(self, model: ModelConfig) -> bool | None:
         """Whether ``generate`` has a text-generation route: True/False when known, None
         until the engine has been detected or the router has answered once."""
+        if model.is_local:
+            return True
         learned = self._raw_prompt.get(self._engine_key(model) + " " + model.model)
         static = self.router.static_engine(model)
         engine = static or self._engines.get(self._engine_key(model))
@@ -644,6 +654,45 @@ class InferenceClient:
             self._learn_raw_prompt(model, False)
         logger.warning("%s", error.user_message)
 
+    # ----- in-process models ---------------------------------------------------------
+
+    def _refuse_unusable(self, model: ModelConfig) -> None:
+        if model.unusable:
+            raise BadRequestError(
+                model.unusable, model=model.name, model_id=model.model, user_message=model.unusable
+            )
+
+    async def _local_once(
+        self, model: ModelConfig, chat: bool, run: Callable[[], Awaitable[str]]
+    ) -> str:
+        self._refuse_unusable(model)
+        try:
+            result = await run()
+        except InferenceError as error:
+            self._failed(model, chat, error)
+            raise
+        except BaseException:
+            self._breakers.release_probe(model.name)
+            raise
+        self._succeeded(model, chat)
+        return result
+
+    async def _local_stream(
+        self, model: ModelConfig, chat: bool, open_stream: Callable[[], AsyncGenerator[str, None]]
+    ) -> AsyncGenerator[str, None]:
+        self._refuse_unusable(model)
+        try:
+            async with contextlib.aclosing(open_stream()) as pieces:
+                async for piece in pieces:
+                    yield piece
+        except InferenceError as error:
+            self._failed(model, chat, error)
+            raise
+        except BaseException:
+            self._breakers.release_probe(model.name)
+            raise
+        self._succeeded(model, chat)
+
     # ----- public operations ---------------------------------------------------------
 
     async def generate(
@@ -655,6 +704,10 @@ class InferenceClient:
         on_wait: WaitCallback | None = None,
     ) -> str:
         """Raw-prompt completion (the prompt already holds any FIM tokens)."""
+        if model.is_local:
+            return await self._local_once(
+                model, False, lambda: self._local.generate(model, prompt, params, on_wait=on_wait)
+            )
         return await self._with_retries(
             model, False, lambda call: self._once(call, prompt, params), on_wait
         )
@@ -669,6 +722,12 @@ class InferenceClient:
     ) -> AsyncGenerator[str, None]:
         """``generate`` as text chunks (an async generator: ``aclose()`` it if you stop
         early). Retries and fallbacks happen only before the first chunk."""
+        if model.is_local:
+            return self._local_stream(
+                model,
+                False,
+                lambda: self._local.stream_generate(model, prompt, params, on_wait=on_wait),
+            )
         return self._stream_with_retries(model, False, prompt, params, on_wait)
 
     async def chat(
@@ -680,6 +739,10 @@ class InferenceClient:
         on_wait: WaitCallback | None = None,
     ) -> str:
         messages = tuple(messages)
+        if model.is_local:
+            return await self._local_once(
+                model, True, lambda: self._local.chat(model, messages, params, on_wait=on_wait)
+            )
         return await self._with_retries(
             model, True, lambda call: self._once(call, messages, params), on_wait
         )
@@ -693,6 +756,11 @@ class InferenceClient:
         on_wait: WaitCallback | None = None,
     ) -> AsyncGenerator[str, None]:
         """``chat`` as text deltas (an async generator: ``aclose()`` it if you stop early)."""
+        if model.is_local:
+            wire = tuple(messages)
+            return self._local_stream(
+                model, True, lambda: self._local.stream_chat(model, wire, params, on_wait=on_wait)
+            )
         return self._stream_with_retries(model, True, tuple(messages), params, on_wait)
 
     # ----- fallback chains -----------------------------------------------------------

@@ -18,6 +18,8 @@
   else ``GET /v1/models`` answers → ``openai``; else the toolkit container →
   ``toolkit``: generate → ``POST {apiBase}`` with ``"stream"`` in the body; no chat.
   A base ending in ``/v1`` is ``openai`` without probing.
+- provider ``llamacpp`` → no route: ``InferenceClient`` hands these models to
+  ``local.LocalInference`` (in-process llama.cpp) before any routing happens.
 """
 
 from __future__ import annotations
