@@ -80,7 +80,8 @@ def test_doctor_reports_unreachable_without_secrets(tmp_path: Path) -> None:
 
 
 def test_doctor_without_config_explains(tmp_path: Path) -> None:
-    result = run("doctor", cwd=tmp_path)
+    # Without the opt-out, the bundled local model (extra `local`) would be the default.
+    result = run("doctor", cwd=tmp_path, env={"BYTEBUDDY_EMBEDDED_MODEL": "off"})
     assert result.returncode == 1
     assert "~/.bytebuddy/config.yaml" in result.stdout
 

@@ -84,6 +84,7 @@ def test_cli_chat_input_problems_exit_1(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("BYTEBUDDY_CONFIG", raising=False)
+    monkeypatch.setenv("BYTEBUDDY_EMBEDDED_MODEL", "off")  # no bundled-model default
     assert main(["chat", "hi"]) == 1
     assert "no config found" in capsys.readouterr().err
 
