@@ -132,7 +132,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         return 1
     if loaded.kind is ConfigSourceKind.EMBEDDED:
         out.append(
-            "config: none found and no Hugging Face token, so every role uses the bundled "
+            "config: none found, so every role uses the bundled "
             "local model: Gemma 3 270M, tiny and weak, in-process on the CPU, offline. For "
             "real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
         )

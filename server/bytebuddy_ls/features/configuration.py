@@ -33,7 +33,7 @@ def unconfigured_message(server: ByteBuddyServer) -> str:
 
 
 EMBEDDED_MESSAGE = (
-    "bytebuddy-ls found no config and no Hugging Face token, so every role uses the bundled "
+    "bytebuddy-ls found no config (and no Hugging Face token), so every role uses the bundled "
     "local model (Gemma 3 270M, offline, on the CPU): it is tiny and its suggestions are "
     "weak. For real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
 )
