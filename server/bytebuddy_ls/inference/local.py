@@ -274,6 +274,11 @@ class _Runner:
             "local model %s loaded (context %d tokens)", self.path.name, self.context_length
         )
 
+    def stop_current(self) -> None:
+        current = self._current
+        if current is not None:
+            current.set()
+
     def run(self, job: _Job, pieces: Callable[[Llama, threading.Event], Iterator[str]]) -> None:
         """Body of one request, in the worker thread: emit text pieces, then the end."""
         if job.cancel.is_set():
@@ -316,7 +321,10 @@ class LocalInference:
         return ServerLimits(max_input_tokens=total - 1, max_total_tokens=total)
 
     def shutdown(self) -> None:
+        """Stop the running generation and drop queued ones: the interpreter joins the
+        worker threads at exit, so a generation left running would delay it."""
         for runner in self._runners.values():
+            runner.stop_current()
             runner.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _runner(self, model: ModelConfig, on_wait: WaitCallback | None) -> _Runner:
