@@ -29,6 +29,7 @@ from bytebuddy_ls.config.discovery import (
     EMBEDDED_MODEL_NAME,
     bundled_model_installed,
 )
+from bytebuddy_ls.inference import GenerationParams, InferenceClient
 from bytebuddy_ls.inference.local import cache_dir
 from bytebuddy_ls.prompting.fim import GENERIC_SPECIAL_TOKENS
 
@@ -300,3 +301,33 @@ async def test_cancelling_a_generation_frees_the_model_within_a_second(tmp_path:
         assert after_cancel < baseline + 1.0, (after_cancel, baseline)
         await asyncio.wait_for(again, 60)
         assert len(partials["long"]) == received  # nothing more of the cancelled answer
+
+
+@module_loop
+async def test_cancelling_during_prompt_evaluation_frees_the_model_at_once() -> None:
+    # A long prompt takes seconds to evaluate on a CPU; the abort callback cuts it short.
+    model = ModelConfig(
+        name="local",
+        provider="llamacpp",
+        model="gemma-3-270m",
+        defaultCompletionOptions={"temperature": 0, "maxTokens": 4, "contextLength": 4096},
+    )
+    client = InferenceClient()
+    params = GenerationParams.for_model(model)
+    try:
+        assert await client.generate(model, "def add(a, b):\n    ", params)  # loaded
+        started = time.perf_counter()
+        assert await client.generate(model, "def sub(a, b):\n    ", params)
+        baseline = time.perf_counter() - started
+
+        long_prompt = "".join(f"value_{i} = {i} * {i} + {i}\n" for i in range(200))
+        evaluating = asyncio.ensure_future(client.generate(model, long_prompt, params))
+        await asyncio.sleep(0.3)
+        evaluating.cancel()
+        started = time.perf_counter()
+        assert await client.generate(model, "def mul(a, b):\n    ", params)
+        assert time.perf_counter() - started < baseline + 1.0
+        with pytest.raises(asyncio.CancelledError):
+            await evaluating
+    finally:
+        await client.aclose()

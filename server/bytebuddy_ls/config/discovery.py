@@ -90,7 +90,9 @@ def embedded_config() -> dict[str, Any]:
                     "temperature": 0,
                     "repetitionPenalty": 1.15,
                     "maxTokens": 256,
-                    "contextLength": 4096,
+                    # Prompt evaluation is the slow part on a CPU (a few thousand
+                    # tokens a second at best); a 270M model gains little from more.
+                    "contextLength": 2048,
                 },
             }
         ]
