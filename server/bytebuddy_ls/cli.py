@@ -1,26 +1,14 @@
-"""Command line: ``serve`` (default), ``check-config``, ``doctor``."""
+"""Command line: ``serve`` (default), ``check-config``, ``complete``, ``doctor``, ``chat``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import __version__
-from .config import (
-    ROLES,
-    ConfigError,
-    ConfigSourceKind,
-    LoadedConfig,
-    find_config,
-    load_config_data,
-    load_config_file,
-    models_for_role,
-    searched_locations,
-)
-from .config.discovery import embedded_default_applies, no_config_hint
 from .log import setup_logging
+
+# Only what `serve` needs is imported up front: the editor waits for start-up.
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -71,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         return _serve(args)
     if command == "check-config":
+        from .config.report import check_config
+
         return check_config(args.path)
     if command == "complete":
         from .features.autocomplete import run_complete_cli
@@ -99,65 +89,3 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         server.start_io()
     return 0
-
-
-def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | None:
-    """The config a CLI command uses: PATH, else the same search as the server
-    (minus initializationOptions), with the current directory as workspace root;
-    ``embedded`` allows the embedded default (bundled local model) as the last resort."""
-    if path:
-        return load_config_file(path, ConfigSourceKind.FLAG)
-    source = find_config(workspace_root=Path.cwd(), embedded=embedded)
-    if source is None:
-        return None
-    if source.path is None:
-        return load_config_data(source.inline, source.describe(), source.kind)
-    return load_config_file(source.path, source.kind)
-
-
-def check_config(path: str | None) -> int:
-    setup_logging("warning")
-    try:
-        # Only files are checked: the embedded default is not a config to validate.
-        loaded = load_for_cli(path, embedded=False)
-    except ConfigError as exc:
-        for diagnostic in exc.diagnostics:
-            print(diagnostic, file=sys.stderr)
-        print(f"config is invalid ({len(exc.diagnostics)} error(s))", file=sys.stderr)
-        return 1
-    if loaded is None:
-        print("no config found; looked in:", file=sys.stderr)
-        for place in searched_locations(Path.cwd()):
-            print(f"  {place}", file=sys.stderr)
-        if embedded_default_applies():
-            print(
-                "without one, bytebuddy-ls uses the bundled local model (Gemma 3 270M)",
-                file=sys.stderr,
-            )
-        else:
-            print(no_config_hint(), file=sys.stderr)
-        return 1
-    for warning in loaded.warnings:
-        print(f"{warning.origin}:{warning.line}:{warning.column}: warning: {warning.message}")
-    print(f"config: {loaded.origin}")
-    print(format_role_table(loaded))
-    return 0
-
-
-def format_role_table(loaded: LoadedConfig) -> str:
-    rows = [("ROLE", "MODEL", "PROVIDER", "HUB ID", "FALLBACKS")]
-    for role in ROLES:
-        chain = models_for_role(loaded.config, role)
-        if chain:
-            first = chain[0]
-            fallbacks = ", ".join(m.name for m in chain[1:]) or "-"
-            rows.append((role, first.name, first.provider, first.model, fallbacks))
-        else:
-            rows.append((role, "-", "-", "-", "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
-    ]
-    disabled = [m for m in loaded.config.models if m.unusable]
-    lines += [f"disabled: {m.unusable}" for m in disabled]
-    return "\n".join(lines)

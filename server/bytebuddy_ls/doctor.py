@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import __version__
-from .cli import format_role_table, load_for_cli
 from .config import (
     ConfigError,
     ConfigSourceKind,
@@ -25,6 +24,7 @@ from .config import (
     resolve_token,
 )
 from .config.discovery import no_config_hint
+from .config.report import format_role_table, load_for_cli
 from .config.schema import ROUTER_BASE
 from .log import redact, setup_logging
 

@@ -457,8 +457,8 @@ def parse_point(point: str) -> tuple[Path, int, int]:
 
 
 def run_complete_cli(point: str, config_path: str | None) -> int:
-    from ..cli import load_for_cli
-    from ..config import ConfigError, models_for_role
+    from ..config import models_for_role
+    from ..config.report import load_or_report
     from ..documents import language_for_path
     from ..inference import HostPolicy
     from ..log import redact, setup_logging
@@ -474,16 +474,8 @@ def run_complete_cli(point: str, config_path: str | None) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read {path}: {exc}", file=sys.stderr)
         return 1
-    try:
-        loaded = load_for_cli(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    loaded = load_or_report(config_path)
     if loaded is None:
-        print(
-            "no config found: pass --config PATH or create ~/.bytebuddy/config.yaml",
-            file=sys.stderr,
-        )
         return 1
     document = Document(path.resolve().as_uri(), text, 0, language_for_path(path) or "")
     offset = document.offset_at(types.Position(line=line - 1, character=0))

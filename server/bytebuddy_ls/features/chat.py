@@ -276,23 +276,14 @@ def parse_file_spec(spec: str) -> tuple[str, tuple[int, int] | None]:
 
 def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> int:
     """``bytebuddy-ls chat``: stream the chat model's answer to stdout; 0 on success."""
-    from ..cli import load_for_cli
-    from ..config import ConfigError, models_for_role
+    from ..config import models_for_role
+    from ..config.report import load_or_report
     from ..inference import HostPolicy
     from ..log import setup_logging
 
     setup_logging("error")  # failures are printed once, below, not logged too
-    try:
-        loaded = load_for_cli(config_path)
-    except ConfigError as exc:
-        for diagnostic in exc.diagnostics:
-            print(diagnostic, file=sys.stderr)
-        return 1
+    loaded = load_or_report(config_path)
     if loaded is None:
-        print(
-            "no config found: pass --config PATH or create ~/.bytebuddy/config.yaml",
-            file=sys.stderr,
-        )
         return 1
     chain = models_for_role(loaded.config, "chat")
     if not chain:
