@@ -586,14 +586,7 @@ class InferenceClient:
             except InferenceError as error:
                 if call is not None and self._adapt(call, error):
                     continue
-                decision = state.next(error)
-                if decision is None:
-                    self._failed(model, chat, error)
-                    raise
-                self._wait_event(model, on_wait, decision.kind, decision.message, decision.delay_s)
-                if call is not None:
-                    call.adjust.scale_up_timeout_s = decision.scale_up_timeout_s
-                await asyncio.sleep(decision.delay_s)
+                await self._back_off(model, chat, state, error, call, on_wait)
                 continue
             except BaseException:
                 self._breakers.release_probe(model.name)
@@ -624,20 +617,36 @@ class InferenceClient:
             except InferenceError as error:
                 if not started and call is not None and self._adapt(call, error):
                     continue
-                decision = None if started else state.next(error)
-                if decision is None:
-                    self._failed(model, chat, error)
-                    raise
-                self._wait_event(model, on_wait, decision.kind, decision.message, decision.delay_s)
-                if call is not None:
-                    call.adjust.scale_up_timeout_s = decision.scale_up_timeout_s
-                await asyncio.sleep(decision.delay_s)
+                # Once text has reached the caller, a retry would repeat it: fail instead.
+                await self._back_off(model, chat, state, error, call, on_wait, retry=not started)
                 continue
             except BaseException:
                 self._breakers.release_probe(model.name)
                 raise
             self._succeeded(model, chat)
             return
+
+    async def _back_off(
+        self,
+        model: ModelConfig,
+        chat: bool,
+        state: RetryState,
+        error: InferenceError,
+        call: _Call | None,
+        on_wait: WaitCallback | None,
+        *,
+        retry: bool = True,
+    ) -> None:
+        """Wait as the policy says before the next attempt; re-raise ``error`` when the
+        policy (or ``retry=False``) allows none."""
+        decision = state.next(error) if retry else None
+        if decision is None:
+            self._failed(model, chat, error)
+            raise error
+        self._wait_event(model, on_wait, decision.kind, decision.message, decision.delay_s)
+        if call is not None:
+            call.adjust.scale_up_timeout_s = decision.scale_up_timeout_s
+        await asyncio.sleep(decision.delay_s)
 
     def _succeeded(self, model: ModelConfig, chat: bool) -> None:
         self._breakers.record_success(model.name)
