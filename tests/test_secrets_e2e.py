@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets as random_secrets
-import shutil
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiohttp import web
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -252,18 +252,11 @@ class TLSHFServer(HFTestServer):
 
 
 @pytest.fixture
-def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a self-signed certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+def self_signed() -> ssl.SSLContext:
+    """A server certificate from a throwaway CA that nothing trusts."""
+    authority = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
     return context
 
 
