@@ -266,7 +266,7 @@ async def main(quick: bool) -> dict[str, Any]:
                     ("burst_upstream_calls_cancelling", True),
                 ):
                     uri = f"file:///bench/burst_{label}.py"
-                    lsp.open("def g():\n    \n", uri)
+                    lsp.open(f"def g_{cancel}():\n    \n", uri)  # distinct: no cache hits
                     before = await upstream_count(http, base)
                     pending: list[tuple[str, Any]] = []
                     for i in range(20):
