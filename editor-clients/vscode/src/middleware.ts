@@ -1,3 +1,4 @@
+import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { ByteBuddySettings, SECTION, ServerSettingsSection } from './settings';
 
@@ -23,6 +24,22 @@ export function createMiddleware(
         return undefined;
       }
       return next(document, position, context, token);
+    },
+    // The "Edit with instruction…" code action carries bytebuddy.edit {uri, range} without
+    // an instruction: ask the user for it here, then let the server run the edit.
+    executeCommand: async (command, args, next) => {
+      const first = args[0] as { instruction?: unknown } | undefined;
+      if (command !== 'bytebuddy.edit' || typeof first !== 'object' || first === null || first.instruction) {
+        return next(command, args);
+      }
+      const instruction = await vscode.window.showInputBox({
+        prompt: 'ByteBuddy: how should the selection change?',
+        placeHolder: 'e.g. add error handling',
+      });
+      if (!instruction) {
+        return undefined;
+      }
+      return next(command, [{ ...first, instruction }, ...args.slice(1)]);
     },
     workspace: {
       // Server pulls of the `bytebuddy` section get the same resolved values as pushes.

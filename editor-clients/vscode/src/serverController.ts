@@ -133,7 +133,10 @@ export class ServerController implements ServerApi, vscode.Disposable {
 
     const client = new ByteBuddyLanguageClient('bytebuddy', 'ByteBuddy', serverOptions, clientOptions);
     this.client = client;
-    client.onNotification(Methods.status, (params: StatusParams) => this.statusBar.setServerStatus(params));
+    client.onNotification(Methods.status, (params: StatusParams) => {
+      this.output.debug(`status: ${JSON.stringify(params)}`);
+      this.statusBar.setServerStatus(params);
+    });
     client.onDidChangeState(({ newState }) => this.onStateChange(client, newState));
     try {
       await client.start();

@@ -16,6 +16,31 @@ export async function waitForStatus(page, state, timeoutMs = 30000) {
   });
 }
 
+/** Starts remembering every label the status item shows (polled; see waitForStatusSeen). */
+export async function recordStatusHistory(page) {
+  statusHistories.set(page, []);
+}
+
+const statusHistories = new WeakMap();
+
+export async function statusHistory(page) {
+  const history = statusHistories.get(page) ?? [];
+  const current = await statusLabel(page);
+  if (current !== '' && history[history.length - 1] !== current) {
+    history.push(current);
+  }
+  return history;
+}
+
+/** Waits until the status item has shown `ByteBuddy <state>` since recording began. */
+export async function waitForStatusSeen(page, state, timeoutMs = 30000) {
+  return waitFor(async () => (await statusHistory(page)).find((label) => label.startsWith(`ByteBuddy ${state}`)), {
+    timeoutMs,
+    intervalMs: 25,
+    what: `status "${state}" (seen: ${JSON.stringify(await statusHistory(page))})`,
+  });
+}
+
 export async function openWorkbench(page, url, folder) {
   await page.goto(`${url}/?folder=${encodeURIComponent(folder)}`);
   await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60000 });

@@ -1,3 +1,4 @@
+import * as vscode from 'vscode';
 import { describe, expect, it, vi } from 'vitest';
 import type { Middleware } from 'vscode-languageclient/node';
 import { createMiddleware } from '../../src/middleware';
@@ -32,5 +33,20 @@ describe('middleware', () => {
     const answers = (await configuration({ items: [{ section: 'bytebuddy' }, { section: 'editor' }] }, {}, next)) as unknown[];
     expect(answers[0]).toMatchObject({ configPath: '/ws/c.yaml', autocomplete: { enabled: true } });
     expect(answers[1]).toEqual({ tabSize: 4 });
+  });
+
+  it('asks for the instruction of an "Edit with instruction…" code action', async () => {
+    const next = vi.fn(async () => ({ applied: true }));
+    const run = build(base).executeCommand as AnyFn;
+    const ask = vi.mocked(vscode.window.showInputBox);
+    ask.mockResolvedValueOnce('add types');
+    await run('bytebuddy.edit', [{ uri: 'file:///a.py', range: {} }], next);
+    expect(next).toHaveBeenLastCalledWith('bytebuddy.edit', [{ uri: 'file:///a.py', range: {}, instruction: 'add types' }]);
+    ask.mockResolvedValueOnce(undefined);
+    next.mockClear();
+    expect(await run('bytebuddy.edit', [{ uri: 'file:///a.py', range: {} }], next)).toBeUndefined();
+    expect(next).not.toHaveBeenCalled();
+    await run('bytebuddy.apply', [{ uri: 'u', code: 'c' }], next);
+    expect(next).toHaveBeenCalledWith('bytebuddy.apply', [{ uri: 'u', code: 'c' }]);
   });
 });
