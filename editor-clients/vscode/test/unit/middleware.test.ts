@@ -50,3 +50,26 @@ describe('middleware', () => {
     expect(next).toHaveBeenCalledWith('bytebuddy.apply', [{ uri: 'u', code: 'c' }]);
   });
 });
+
+describe('the "Edit with instruction…" code action', () => {
+  const executeCommand = (build(base).executeCommand as AnyFn).bind(undefined);
+
+  it('asks for the instruction the action leaves out, then runs bytebuddy.edit with it', async () => {
+    const vscode = await import('vscode');
+    const mocked = vscode as unknown as typeof import('./vscode-mock');
+    mocked.window.showInputBox.mockResolvedValueOnce('add error handling');
+    const next = vi.fn(async () => null);
+    const range = { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } };
+    await executeCommand('bytebuddy.edit', [{ uri: 'file:///a.py', range }], next);
+    expect(next).toHaveBeenCalledWith('bytebuddy.edit', [{ uri: 'file:///a.py', range, instruction: 'add error handling' }]);
+  });
+
+  it('runs nothing when the input box is dismissed, and passes other commands through untouched', async () => {
+    const next = vi.fn(async () => null);
+    await executeCommand('bytebuddy.edit', [{ uri: 'file:///a.py' }], next);
+    expect(next).not.toHaveBeenCalled();
+    await executeCommand('bytebuddy.edit', [{ uri: 'file:///a.py', instruction: 'x' }], next);
+    await executeCommand('bytebuddy.acceptCompletion', [{ id: '1' }], next);
+    expect(next).toHaveBeenCalledTimes(2);
+  });
+});
