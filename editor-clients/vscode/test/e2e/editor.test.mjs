@@ -168,7 +168,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
   test('chat streams into the panel and Apply edits the file', async () => {
     await hf.reset();
     const answer = 'Use an f-string:\n\n```python\ndef greet(name):\n    print(f"hi {name}")\n```\n\nIt reads better.';
-    await hf.script({ reply: answer, token_delay_s: 0.03, match_path: '/v1/chat/completions' });
+    await hf.script({ reply: answer, token_delay_s: 0.08, match_path: '/v1/chat/completions' });
     await openFile(page, 'chat.py');
     await page.keyboard.press('Control+A');
     await runCommand(page, 'ByteBuddy: Open chat');
