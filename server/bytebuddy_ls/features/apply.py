@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pydantic import BaseModel, ValidationError
-from pygls.exceptions import JsonRpcInvalidParams
+from pydantic import BaseModel
 
 from ..documents import Document
 from ..prompting.chat import range_to_lines
@@ -33,9 +32,9 @@ from ..prompting.merge import (
 from ..prompting.tokens import estimate_tokens
 from .edit import (
     ask_model,
+    command_args,
     display_path,
     ensure_unchanged,
-    first_argument,
     follow_request_cancellation,
     parse_range,
     require_document,
@@ -141,13 +140,7 @@ def register(server: ByteBuddyServer) -> None:
     @server.command(APPLY_COMMAND)
     async def apply(*args: Any) -> dict[str, Any]:
         follow_request_cancellation(server)
-        try:
-            parsed = ApplyArgs.model_validate(first_argument(APPLY_COMMAND, args))
-        except ValidationError as exc:
-            raise JsonRpcInvalidParams(
-                f"{APPLY_COMMAND} expects {{uri, code, range?}}: "
-                f"{exc.errors(include_url=False)[0]['msg']}"
-            ) from None
+        parsed = command_args(ApplyArgs, APPLY_COMMAND, "{uri, code, range?}", args)
         document = require_document(server, parsed.uri)
         line_range = None
         if parsed.range is not None:

@@ -52,11 +52,11 @@ from .edit import (
     EDIT_COMMAND,
     answer_tokens_for,
     ask_model,
+    command_args,
     compute_edit,
     display_path,
     document_for,
     ensure_unchanged,
-    first_argument,
     follow_request_cancellation,
     no_code_message,
     parse_range,
@@ -343,13 +343,7 @@ async def _show_answer(server: ByteBuddyServer, document: Document, answer: str)
 
 
 def _parse_run_args(args: tuple[Any, ...]) -> RunArgs:
-    try:
-        return RunArgs.model_validate(first_argument(RUN_ACTION_COMMAND, args))
-    except ValidationError as exc:
-        raise JsonRpcInvalidParams(
-            f"{RUN_ACTION_COMMAND} expects {{id, uri, range}}: "
-            f"{exc.errors(include_url=False)[0]['msg']}"
-        ) from None
+    return command_args(RunArgs, RUN_ACTION_COMMAND, "{id, uri, range}", args)
 
 
 def register(server: ByteBuddyServer) -> None:

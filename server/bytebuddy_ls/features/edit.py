@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 from pydantic import BaseModel, ValidationError
@@ -500,17 +500,24 @@ def first_argument(command: str, args: Sequence[Any]) -> dict[str, Any]:
     return payload
 
 
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+def command_args(model: type[ArgsT], command: str, shape: str, args: Sequence[Any]) -> ArgsT:
+    """A command's one object argument, validated; InvalidParams naming ``shape`` if not."""
+    try:
+        return model.model_validate(first_argument(command, args))
+    except ValidationError as exc:
+        raise JsonRpcInvalidParams(
+            f"{command} expects {shape}: {exc.errors(include_url=False)[0]['msg']}"
+        ) from None
+
+
 def register(server: ByteBuddyServer) -> None:
     @server.command(EDIT_COMMAND)
     async def edit(*args: Any) -> dict[str, Any]:
         follow_request_cancellation(server)
-        try:
-            parsed = EditArgs.model_validate(first_argument(EDIT_COMMAND, args))
-        except ValidationError as exc:
-            raise JsonRpcInvalidParams(
-                f"{EDIT_COMMAND} expects {{uri, range, instruction}}: "
-                f"{exc.errors(include_url=False)[0]['msg']}"
-            ) from None
+        parsed = command_args(EditArgs, EDIT_COMMAND, "{uri, range, instruction}", args)
         if not parsed.instruction or not parsed.instruction.strip():
             # LSP has no text prompt: the client asks the user, then sends the command.
             raise JsonRpcInvalidParams(
