@@ -2,7 +2,8 @@
 
 from typing import Any
 
-pytest_plugins = ["tests.hf_server", "tests.inference_support"]  # HF server + client fixtures
+# HF server + client fixtures; redis-server for the shared usage ledger.
+pytest_plugins = ["tests.hf_server", "tests.inference_support", "tests.usage_support"]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
