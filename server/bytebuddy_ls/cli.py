@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-file", metavar="PATH", help="log here instead of stderr")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics at http://127.0.0.1:N/metrics (extra 'metrics')",
+    )
 
     check = sub.add_parser("check-config", help="validate a config and show the role → model table")
     check.add_argument("path", nargs="?", metavar="PATH", help="config file (default: search)")
@@ -50,6 +56,22 @@ def _parser() -> argparse.ArgumentParser:
         "--file", metavar="PATH[:START-END]", help="a file (or 1-based lines of it) as context"
     )
     chat.add_argument("--config", metavar="PATH", help="config file (default: search)")
+
+    usage = sub.add_parser("usage", help="what the models were asked and what it cost")
+    usage.add_argument(
+        "--since",
+        default="7d",
+        metavar="WHEN",
+        help="a duration (30m, 24h, 7d, 2w), 'today', 'month' or a date (default 7d)",
+    )
+    usage.add_argument(
+        "--by",
+        default="model",
+        choices=("model", "provider", "role", "operation", "day"),
+        help="group rows by (default model)",
+    )
+    usage.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    usage.add_argument("--config", metavar="PATH", help="config file (for a shared ledger)")
     return parser
 
 
@@ -74,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .features.chat import cli_chat
 
         return cli_chat(args.question, args.file, args.config)
+    if command == "usage":
+        from .usage.report import run_usage_cli
+
+        return run_usage_cli(args.since, args.by, args.json, args.config)
     raise AssertionError(command)
 
 
@@ -81,8 +107,17 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_file", None))
     from .server import build_server
 
+    metrics = None
+    if getattr(args, "metrics_port", None) is not None:
+        from .usage.metrics import start_metrics
+
+        metrics = start_metrics(args.metrics_port)
+        if metrics is None:
+            return 2
     server = build_server(
-        config_flag=getattr(args, "config", None), log_file=getattr(args, "log_file", None)
+        config_flag=getattr(args, "config", None),
+        log_file=getattr(args, "log_file", None),
+        metrics=metrics,
     )
     if getattr(args, "tcp", False):
         server.start_tcp(args.host, args.port)

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
     from .inference import InferenceClient
+    from .usage.accounting import Accounting
+    from .usage.metrics import Metrics
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
 # Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
@@ -171,8 +173,15 @@ class ByteBuddyServer(LanguageServer):
     config: ConfigState
     inference: InferenceClient
     autocomplete: Autocomplete
+    accounting: Accounting
 
-    def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_flag: str | None = None,
+        log_file: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         super().__init__(
             "bytebuddy-ls",
             __version__,
@@ -181,6 +190,7 @@ class ByteBuddyServer(LanguageServer):
         )
         self.config_flag = config_flag
         self.log_file = log_file
+        self.metrics = metrics
         self.status = StatusReporter(self)
         self.documents = DocumentStore()
         self.loaded = False
@@ -200,6 +210,7 @@ class ByteBuddyServer(LanguageServer):
         from .config import ConfigState
         from .config.settings import Settings
         from .features.autocomplete import Autocomplete
+        from .features.usage import create_accounting
         from .inference import InferenceClient
 
         self.settings = Settings()
@@ -211,6 +222,7 @@ class ByteBuddyServer(LanguageServer):
             debounce_ms=lambda: self.settings.autocomplete.debounceMs,
             workspace_root=lambda: str(self.config.workspace_root or "") or None,
         )
+        self.accounting = create_accounting(self)
         self.on_config_changed(self._config_changed)
         self.add_model_extras(lambda name: {"health": self.inference.model_health(name)})
         self.add_model_extras(
@@ -300,16 +312,25 @@ class ByteBuddyServer(LanguageServer):
         loaded = self.config.loaded
         self.inference.set_host_policy(HostPolicy.for_config(loaded) if loaded else HostPolicy())
         self.autocomplete.clear_cache()
+        self.accounting.configure(loaded)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self.loaded:
             await self.inference.aclose()
+            await asyncio.to_thread(self.accounting.close)
+        if self.metrics is not None:
+            self.metrics.close()
 
 
-def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
-    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+def build_server(
+    *,
+    config_flag: str | None = None,
+    log_file: str | None = None,
+    metrics: Metrics | None = None,
+) -> ByteBuddyServer:
+    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file, metrics=metrics)
     server.register_manifest()
 
     @server.feature(types.SHUTDOWN)

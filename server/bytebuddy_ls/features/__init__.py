@@ -59,6 +59,7 @@ MANIFEST: tuple[FeatureModule, ...] = (
         ("bytebuddy.runAction",),
     ),
     FeatureModule("chat", {"bytebuddy/chat": None}),
+    FeatureModule("usage", {"bytebuddy/usage": None}),
 )
 
 # Run by the server in order when the modules load, not advertised as proxies.

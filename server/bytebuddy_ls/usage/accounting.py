@@ -38,6 +38,8 @@ BATCH_INTERVAL_S = 0.25
 UPTIME_GAP_S = 900.0
 # How often an idle machine reads the team's budget counters from a shared ledger.
 TEAM_POLL_S = 30.0
+# How often the thread checks whether the router's price list is a day old.
+PRICE_CHECK_S = 3600.0
 
 Problem = Callable[[str, str], None]  # (cause, message): shown once per cause
 
@@ -86,6 +88,8 @@ class Accounting:
         self._team_on = False
         self._team_down = False
         self._last_seen: dict[str, float] = {}
+        self._fetching = False
+        self._needs_router = False
         self._queue: queue.SimpleQueue[_Entry | Callable[[], None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: Any = None
@@ -107,7 +111,6 @@ class Accounting:
         self._thread = threading.Thread(target=self._run, name="bytebuddy-accounting", daemon=True)
         self._thread.start()
         self._queue.put(self._open_ledger)
-        self.refresh_prices()
 
     def configure(self, loaded: LoadedConfig | None) -> None:
         """Apply a (re)loaded config: prices, budgets, audit, backend."""
@@ -130,6 +133,10 @@ class Accounting:
                 )
                 models = [budget.model] if budget.model else None
                 setup.budget_periods.append((bid, budget.period, key, start, end, models))
+        self._needs_router = config is not None and any(
+            self.prices.needs_router(m) for m in config.models
+        )
+        self.refresh_prices()
         self._audit_on = setup.audit is not None
         self._team_on = setup.backend != "sqlite"
         self._team_down = False
@@ -325,9 +332,12 @@ class Accounting:
     def _run(self) -> None:
         while True:
             try:
-                items = [self._queue.get(timeout=self.team_poll_s if self._team else None)]
+                items = [
+                    self._queue.get(timeout=self.team_poll_s if self._team else PRICE_CHECK_S)
+                ]
             except queue.Empty:
                 self._poll_team()
+                self.refresh_prices()  # a no-op while the list is fresh
                 continue
             with contextlib.suppress(queue.Empty):
                 while True:
@@ -465,7 +475,11 @@ class Accounting:
 
     def refresh_prices(self) -> None:
         """Load the saved price list, and fetch the router's when it is a day old; on its
-        own thread, so a slow router delays nothing (the server calls this daily)."""
+        own thread, so a slow router delays nothing. Only configs with router models
+        (without their own ``pricing``) need it; the server calls this daily."""
+        if not self._needs_router or self._fetching or not self.prices.stale:
+            return
+        self._fetching = True
         threading.Thread(target=self._refresh_prices, name="bytebuddy-prices", daemon=True).start()
 
     def _refresh_prices(self) -> None:

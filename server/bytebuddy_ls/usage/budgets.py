@@ -200,6 +200,10 @@ class BudgetBook:
                 return Verdict("pause", self._exceeded_text(track, "autocomplete is paused"))
         return None
 
+    def ratios(self) -> list[tuple[str, float]]:
+        """Each budget's share used in its current period (1.0: used up)."""
+        return [(bid, self._current(t).ratio()) for bid, t in list(self._tracks.items())]
+
     def status(self) -> dict[str, object] | None:
         """The ``budget`` field of ``bytebuddy/status``: the most used budget."""
         if not self._tracks:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..inference.records import UpstreamCall
+from ..log import logger
 
 PREFIX = "bytebuddy"
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -137,6 +138,16 @@ class _Live:
         return []
 
     def collect(self) -> Iterator[Any]:
+        # Runs on the HTTP server's thread while the server changes what it reads: a
+        # scrape that catches a config reload mid-way reports nothing rather than failing.
+        try:
+            families = list(self._families())
+        except Exception:
+            logger.debug("metrics: scrape-time gauges unavailable", exc_info=True)
+            return
+        yield from families
+
+    def _families(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         gauges = self._metrics.gauges
@@ -163,3 +174,27 @@ class _Live:
         for name, ratio in gauges.budgets():
             budget.add_metric((name,), ratio)
         yield budget
+
+
+def start_metrics(port: int) -> Metrics | None:
+    """Metrics served on 127.0.0.1:``port``, or None after saying on stderr why not."""
+    import sys
+
+    if not 0 <= port <= 65535:
+        print(f"bytebuddy-ls: --metrics-port {port} is not a port number", file=sys.stderr)
+        return None
+    try:
+        metrics = Metrics()
+        listening = metrics.serve(port)
+    except MetricsUnavailable as exc:
+        print(f"bytebuddy-ls: {exc}", file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(
+            f"bytebuddy-ls: cannot serve metrics on 127.0.0.1:{port} ({exc.strerror}); "
+            "choose another --metrics-port",
+            file=sys.stderr,
+        )
+        return None
+    logger.info("metrics at http://127.0.0.1:%d/metrics", listening)
+    return metrics

@@ -144,12 +144,22 @@ class PriceBook:
             return Price(override.input or 0.0, override.output or 0.0)
         if model.is_local:
             return FREE
-        if model.provider != "huggingfaceinferenceapi" or model.effective_api_base != ROUTER_BASE:
+        if not self.needs_router(model):
             return None  # an Endpoint or another server: only the config knows its price
         prices = self._table.get(hub_id(model))
         if not prices:
             return None
         return prices.get(provider) or next(iter(prices.values()))
+
+    @staticmethod
+    def needs_router(model: ModelConfig) -> bool:
+        """Whether the router's price list is where this model's price comes from."""
+        own = model.pricing
+        return (
+            model.provider == "huggingfaceinferenceapi"
+            and model.effective_api_base == ROUTER_BASE
+            and (own is None or (own.input is None and own.output is None))
+        )
 
     def routed_models(self) -> int:
         return len(self._table)
