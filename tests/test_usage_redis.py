@@ -11,7 +11,15 @@ from bytebuddy_ls.usage.ledger import read_usage
 from bytebuddy_ls.usage.team import TeamLedger, describe_url
 
 from .test_usage_budgets import wait_for
-from .usage_support import Recorder, RedisServer, call, make_accounting, models_config, start_redis
+from .usage_support import (
+    Recorder,
+    RedisServer,
+    call,
+    free_port,
+    make_accounting,
+    models_config,
+    start_redis,
+)
 
 
 def team_config(url: str, **extra: object) -> dict[str, object]:
@@ -103,3 +111,20 @@ def test_redis_down_falls_back_to_local_once(tmp_path: Path) -> None:
 
 def test_passwords_never_appear_in_messages() -> None:
     assert describe_url("redis://user:s3cret@cache.local:6380/2") == "redis://cache.local:6380/2"
+
+
+def test_redis_unreachable_from_the_start(tmp_path: Path) -> None:
+    recorder = Recorder()
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+    accounting = make_accounting(tmp_path, team_config(url, budgets=[
+        {"period": "day", "tokens": 100}]), recorder)
+    try:
+        for _ in range(3):
+            accounting.observe(call(prompt_tokens=40, completion_tokens=0))
+            assert accounting.flush()
+        assert [cause for cause, _ in recorder.problems] == ["usage:redis"]
+        # Counted locally once Redis is known to be down (from the second call: 40 → 80 %).
+        assert [a.percent for a in recorder.alerts] == [80, 100]
+        assert sum(line.requests for line in read_usage(accounting.ledger_path, 0)) == 3
+    finally:
+        accounting.close()
