@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -196,15 +197,11 @@ class TeamLedger:
         ledger's report (Redis keeps days, not single calls)."""
         if by not in GROUPINGS:
             raise ValueError(f"cannot group by '{by}' (choose one of {', '.join(GROUPINGS)})")
-        days = []
-        day = since
-        today = time.strftime("%Y-%m-%d")
-        while True:
-            key = time.strftime("%Y-%m-%d", time.localtime(day))
-            days.append(key)
-            if key >= today:
-                break
-            day += 86400
+        first = date.fromtimestamp(since)
+        days = [
+            (first + timedelta(days=n)).isoformat()
+            for n in range((date.today() - first).days + 1)
+        ]
         pipe = self._redis.pipeline(transaction=False)
         for key in days:
             pipe.hgetall(_usage_key(key))
