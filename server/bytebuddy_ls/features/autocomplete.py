@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from cachetools import TTLCache
-from lsprotocol import types
 
 from ..config import ModelConfig, Role
 from ..documents import Document
@@ -221,6 +219,11 @@ class Autocomplete:
 
     def forget(self, uri: str) -> None:
         self._docs.pop(uri, None)
+
+    @property
+    def in_flight(self) -> int:
+        """Upstream calls running now."""
+        return len(self._flights)
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -443,67 +446,3 @@ class Autocomplete:
             raise ModelLoadingError(
                 "is loading", model=model.name, model_id=model.model, user_message=event.message
             ) from None
-
-
-# ----- `bytebuddy-ls complete FILE:LINE:COL` --------------------------------------------
-
-
-def parse_point(point: str) -> tuple[Path, int, int]:
-    """``FILE:LINE:COL`` with 1-based line and column (columns count characters)."""
-    path, line, column = point.rsplit(":", 2)
-    if not path or int(line) < 1 or int(column) < 1:
-        raise ValueError(point)
-    return Path(path), int(line), int(column)
-
-
-def run_complete_cli(point: str, config_path: str | None) -> int:
-    from ..config import models_for_role
-    from ..config.report import load_or_report
-    from ..documents import language_for_path
-    from ..inference import HostPolicy
-    from ..log import redact, setup_logging
-
-    setup_logging("error")  # errors are printed once, below, not logged as well
-    try:
-        path, line, column = parse_point(point)
-    except ValueError:
-        print(f"expected FILE:LINE:COL (1-based), got '{point}'", file=sys.stderr)
-        return 1
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
-        return 1
-    loaded = load_or_report(config_path)
-    if loaded is None:
-        return 1
-    document = Document(path.resolve().as_uri(), text, 0, language_for_path(path) or "")
-    offset = document.offset_at(types.Position(line=line - 1, character=0))
-    offset = min(offset + column - 1, document.line_end(offset))
-
-    def on_wait(event: WaitEvent) -> None:
-        print(f"… {event.message}", file=sys.stderr)
-
-    async def complete() -> int:
-        client = InferenceClient(user_agent="cli")
-        client.set_host_policy(HostPolicy.for_config(loaded))
-        engine = Autocomplete(
-            client, lambda role: models_for_role(loaded.config, role), debounce_ms=lambda: 0
-        )
-        try:
-            suggestion = await engine.request(document, offset, automatic=False, on_wait=on_wait)
-        except NoAutocompleteModel:
-            print("no model has the 'autocomplete' role in the config", file=sys.stderr)
-            return 1
-        except InferenceError as error:
-            print(redact(error.user_message), file=sys.stderr)
-            return 1
-        finally:
-            await client.aclose()
-        if suggestion is None:
-            print("(no suggestion)", file=sys.stderr)
-            return 0
-        print(suggestion.text)
-        return 0
-
-    return asyncio.run(complete())

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .blocks import block_end, indent_width, is_closer
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _EOL = re.compile(r"\r\n|\r|\n")
 
@@ -292,37 +294,8 @@ def has_elisions(
 # Locating a fragment in a document
 
 
-def _indent_width(line: str) -> int:
-    expanded = line.expandtabs(4)
-    return len(expanded) - len(expanded.lstrip())
-
-
 def _non_blank(lines: Sequence[str]) -> list[int]:
     return [i for i, line in enumerate(lines) if line.strip()]
-
-
-_CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac", "</")
-
-
-def _block_end(lines: Sequence[str], start: int) -> int:
-    """End (exclusive) of the block whose header is ``lines[start]``, by indentation.
-
-    The body is every following line indented deeper (blank lines included when more
-    body follows); a closing line at the header's indent (``}``, ``end``…) belongs to it.
-    """
-    header_indent = _indent_width(lines[start])
-    last_body = start
-    for index in range(start + 1, len(lines)):
-        line = lines[index]
-        if not line.strip():
-            continue
-        if _indent_width(line) > header_indent:
-            last_body = index
-            continue
-        if _indent_width(line) == header_indent and line.strip().startswith(_CLOSERS):
-            last_body = index
-        break
-    return last_body + 1
 
 
 def _fragment_is_one_block(lines: Sequence[str]) -> bool:
@@ -330,13 +303,13 @@ def _fragment_is_one_block(lines: Sequence[str]) -> bool:
     rows = _non_blank(lines)
     if len(rows) < 2:
         return False
-    header_indent = _indent_width(lines[rows[0]])
+    header_indent = indent_width(lines[rows[0]])
     for position, row in enumerate(rows[1:], start=1):
-        width = _indent_width(lines[row])
+        width = indent_width(lines[row])
         if width > header_indent:
             continue
         is_last = position == len(rows) - 1
-        if not (is_last and width == header_indent and lines[row].strip().startswith(_CLOSERS)):
+        if not (is_last and width == header_indent and is_closer(lines[row])):
             return False
     return True
 
@@ -363,15 +336,15 @@ def locate_fragment(document: str, fragment: str) -> tuple[int, int] | None:
     start = starts[0]
     if len(frag_rows) == 1:
         return start, start + 1
-    relative = _indent_width(last) - _indent_width(first)
-    base = _indent_width(doc_lines[start])
+    relative = indent_width(last) - indent_width(first)
+    base = indent_width(doc_lines[start])
     one_block = _fragment_is_one_block(frag_lines)
     # A block (e.g. a function) never reaches past the document's block with the same
     # header: a matching last line further down belongs to other code.
-    stop = _block_end(doc_lines, start) if one_block else len(doc_lines)
+    stop = block_end(doc_lines, start) if one_block else len(doc_lines)
     for index in range(start + 1, stop):
         line = doc_lines[index]
-        if _key(line) == last_key and _indent_width(line) - base == relative:
+        if _key(line) == last_key and indent_width(line) - base == relative:
             return start, index + 1
     return (start, stop) if one_block else None
 
