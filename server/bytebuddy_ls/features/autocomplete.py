@@ -139,7 +139,6 @@ class Autocomplete:
         self._loading_until: dict[str, float] = {}
         self._shown_by_id: dict[str, Suggestion] = {}
         self.stats: dict[str, dict[str, int]] = {}
-        self.upstream_calls = 0  # for tests and benchmarks
 
     # ----- public ----------------------------------------------------------------------
 
@@ -417,7 +416,6 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> str:
-        self.upstream_calls += 1
         if on_upstream is not None:
             on_upstream(model.name)
         loading: list[WaitEvent] = []
