@@ -46,6 +46,7 @@ from ..prompting.fim import (
     extract_chat_completion,
     special_tokens_for,
 )
+from ..prompting.lines import detect_indent_unit, eol_near
 from ..prompting.postprocess import postprocess, wants_multiline
 
 DEFAULT_MAX_TOKENS = 128
@@ -103,21 +104,14 @@ def filename_of(uri: str, root: str | None = None) -> str | None:
     return PurePosixPath(path).name
 
 
-def _eol_of(text: str, offset: int) -> str:
-    """The document's line ending, judged near the cursor (no whole-file scan)."""
-    window = text[max(0, offset - 4096) : offset + 4096]
-    return "\r\n" if "\r\n" in window else "\n"
-
-
 def _indent_unit(prefix: str) -> str | None:
-    for line in reversed(prefix.split("\n")[-50:]):
-        if line.startswith("\t"):
-            return "\t"
-        stripped = line.lstrip(" ")
-        width = len(line) - len(stripped)
-        if stripped and width:
-            return " " * min(width, 4) if width % 4 == 0 else " " * width
-    return None
+    """The indentation unit of the code just above the cursor (its last 50 lines)."""
+    start = len(prefix)
+    for _ in range(50):
+        start = prefix.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return detect_indent_unit(prefix[start + 1 :], default=None)
 
 
 class Autocomplete:
@@ -351,7 +345,7 @@ class Autocomplete:
         if cleaned is None:
             return None
         text = cleaned.text
-        eol = _eol_of(document.text, offset)
+        eol = eol_near(window.prefix, window.suffix)
         if eol == "\r\n" and "\r\n" not in text:
             text = text.replace("\n", "\r\n")
         line_start = document.text.rfind("\n", 0, offset) + 1

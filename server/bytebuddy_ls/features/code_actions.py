@@ -46,7 +46,7 @@ from ..prompting.edit import (
     path_for_tests,
 )
 from ..prompting.extract import extract_code
-from ..prompting.merge import detect_eol, normalize_eol
+from ..prompting.lines import detect_eol, normalize_eol
 from .ask import answer_tokens_for, ask_model
 from .edit import compute_edit, no_code_message
 from .errors import request_failed

@@ -2,7 +2,7 @@
 a header line opens ends, and which function or block encloses a line.
 
 A block is its header, every following line indented deeper, and a closing line
-(``}``, ``end``, ``fi``…) at the header's own indentation. Tabs count as 4 columns.
+(``}``, ``end``, ``fi``…) at the header's own indentation.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-TAB_WIDTH = 4
+from .lines import indent_width
+
 # Lines scanned upwards for the enclosing function of a line.
 MAX_SCAN_LINES = 2000
 
@@ -25,17 +26,6 @@ _FUNCTION_HEADER = re.compile(
 )
 # A line that opens a block: ends with ":" (Python), "{" or "=>" / "->" openers.
 _BLOCK_OPENER = re.compile(r"(?::|\{|\bdo|\bthen|=>\s*\{?|->)\s*(?:#.*|//.*)?$")
-
-
-def indent_width(line: str) -> int:
-    """The columns of leading whitespace, tabs expanded."""
-    expanded = line.expandtabs(TAB_WIDTH)
-    return len(expanded) - len(expanded.lstrip())
-
-
-def leading_whitespace(line: str) -> str:
-    """The line's indentation exactly as written (tabs and spaces kept)."""
-    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def is_closer(line: str) -> bool:

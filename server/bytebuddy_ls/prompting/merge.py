@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .blocks import block_end, indent_width, is_closer
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_EOL = re.compile(r"\r\n|\r|\n")
+from .blocks import block_end, is_closer
+from .lines import detect_eol, indent_width, normalize_eol, split_lines
 
 # Guard thresholds: refuse a result that deletes more than this many lines the code
 # block never mentioned, or this share of the file's non-blank lines (the share only
@@ -33,22 +31,6 @@ GUARD_MIN_LINES = 8
 # A fragment "is the whole file" when it is this similar and this large relative to it.
 _WHOLE_FILE_SIMILARITY = 0.8
 _WHOLE_FILE_SIZE_SHARE = 0.8
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their terminators; ``"".join(split_lines(t)) == t`` always holds."""
-    return _LINE.findall(text)
-
-
-def detect_eol(text: str) -> str:
-    """The document's line ending: the first one it uses, ``\\n`` when it has none."""
-    match = _EOL.search(text)
-    return match.group(0) if match else "\n"
-
-
-def normalize_eol(text: str, eol: str) -> str:
-    """Every line terminator in ``text`` replaced by ``eol``."""
-    return _EOL.sub(eol, text)
 
 
 def _key(line: str) -> str:
