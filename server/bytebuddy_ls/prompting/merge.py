@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -222,21 +223,29 @@ _ELISION_WORDS = (
     rf"\b{_CODE_NOUN}\s+(?:remains?\s+|stays?\s+|is\s+|are\s+)?"
     rf"(?:unchanged|omitted|as\s+before|the\s+same)\b)"
 )
-_ELISION_PATTERNS = (
-    # "# ...", "// ... rest of the code", "/* ... */", "<!-- ... -->", "{/* ... */}"
-    re.compile(rf"^\s*{_COMMENT_START}\s*{_ELLIPSIS}", re.IGNORECASE),
-    # "// existing code here", "# rest of the file unchanged"
-    re.compile(rf"^\s*{_COMMENT_START}.*{_ELISION_WORDS}", re.IGNORECASE),
-    # "# (unchanged)", "// same as before"
-    re.compile(
-        rf"^\s*{_COMMENT_START}\W*(?:unchanged|omitted|same as before|as before)\W*$",
-        re.IGNORECASE,
-    ),
-    # "[...]", "[…]"
-    re.compile(rf"^\s*\[\s*{_ELLIPSIS}\s*\]\s*$"),
-    # "... existing code ..." without a comment marker
-    re.compile(rf"^\s*{_ELLIPSIS}\s*{_ELISION_WORDS}", re.IGNORECASE),
-)
+
+
+@functools.cache
+def _elision_patterns() -> tuple[re.Pattern[str], ...]:
+    # Compiled on first use: these case-insensitive alternations cost more to compile
+    # than the rest of the module, and only applying a code block needs them.
+    return (
+        # "# ...", "// ... rest of the code", "/* ... */", "<!-- ... -->", "{/* ... */}"
+        re.compile(rf"^\s*{_COMMENT_START}\s*{_ELLIPSIS}", re.IGNORECASE),
+        # "// existing code here", "# rest of the file unchanged"
+        re.compile(rf"^\s*{_COMMENT_START}.*{_ELISION_WORDS}", re.IGNORECASE),
+        # "# (unchanged)", "// same as before"
+        re.compile(
+            rf"^\s*{_COMMENT_START}\W*(?:unchanged|omitted|same as before|as before)\W*$",
+            re.IGNORECASE,
+        ),
+        # "[...]", "[…]"
+        re.compile(rf"^\s*\[\s*{_ELLIPSIS}\s*\]\s*$"),
+        # "... existing code ..." without a comment marker
+        re.compile(rf"^\s*{_ELLIPSIS}\s*{_ELISION_WORDS}", re.IGNORECASE),
+    )
+
+
 _BARE_ELLIPSIS = re.compile(rf"^\s*{_ELLIPSIS}\s*$")
 # A bare "..." line is valid code in these languages (Python's Ellipsis body).
 _ELLIPSIS_IS_CODE = frozenset({"python", "py", "pyi", "cython"})
@@ -251,7 +260,7 @@ def elision_lines(
     found: list[int] = []
     for index, line in enumerate(split_lines(fragment)):
         stripped = line.rstrip("\r\n")
-        is_placeholder = any(p.search(stripped) for p in _ELISION_PATTERNS) or (
+        is_placeholder = any(p.search(stripped) for p in _elision_patterns()) or (
             not bare_is_code and _BARE_ELLIPSIS.match(stripped) is not None
         )
         if is_placeholder and _key(stripped) not in existing:
