@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from ..lsp_types import USAGE_METHOD, UsageParams
+
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
     from ..usage.accounting import Accounting
     from ..usage.budgets import Alert
 
-USAGE_METHOD = "bytebuddy/usage"
 
 
 def create_accounting(server: ByteBuddyServer) -> Accounting:
@@ -52,22 +53,14 @@ def create_accounting(server: ByteBuddyServer) -> Accounting:
     return accounting
 
 
-def _param(params: Any, name: str) -> Any:
-    if isinstance(params, dict):
-        return params.get(name)
-    return getattr(params, name, None)
-
-
-async def usage_report(server: ByteBuddyServer, params: Any) -> dict[str, Any]:
+async def usage_report(server: ByteBuddyServer, params: UsageParams | None) -> dict[str, Any]:
     from ..usage.ledger import GROUPINGS, LedgerError
     from ..usage.report import DEFAULT_SINCE, parse_since, to_json
 
-    since_text = _param(params, "since") or DEFAULT_SINCE
-    by = _param(params, "by") or "model"
-    if not isinstance(since_text, str) or not isinstance(by, str) or by not in GROUPINGS:
-        raise JsonRpcInvalidParams(
-            f"{USAGE_METHOD}: 'by' must be one of {', '.join(GROUPINGS)} and 'since' a string"
-        )
+    since_text = (params.since if params else None) or DEFAULT_SINCE
+    by = (params.by if params else None) or "model"
+    if by not in GROUPINGS:
+        raise JsonRpcInvalidParams(f"{USAGE_METHOD}: 'by' must be one of {', '.join(GROUPINGS)}")
     try:
         since = parse_since(since_text)
     except ValueError as exc:
@@ -82,5 +75,5 @@ async def usage_report(server: ByteBuddyServer, params: Any) -> dict[str, Any]:
 
 def register(server: ByteBuddyServer) -> None:
     @server.feature(USAGE_METHOD)
-    async def usage(params: Any) -> dict[str, Any]:
+    async def usage(params: UsageParams | None) -> dict[str, Any]:
         return await usage_report(server, params)
