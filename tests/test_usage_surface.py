@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lsprotocol import types
 from prometheus_client.parser import text_string_to_metric_families
 
 from bytebuddy_ls.usage.ledger import Ledger, LedgerRow
@@ -186,3 +187,38 @@ def test_metrics_port_problems_are_explained(tmp_path: Path) -> None:
         )
     assert result.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr
+
+
+async def test_a_used_up_budget_pauses_autocomplete(tmp_path: Path, hf_server: Any) -> None:
+    seed(tmp_path / "state")  # 1,888 tokens today
+    config = {"models": [
+        {"name": "fim", "provider": "huggingface-tgi", "model": "org/fim",
+         "apiBase": hf_server.url, "roles": ["autocomplete"]},
+        {"name": "qwen", "provider": "openai", "model": "org/qwen",
+         "apiBase": hf_server.url + "/v1", "roles": ["chat"]},
+    ], "budgets": [{"period": "day", "tokens": 1000, "onExceed": "pause-autocomplete"}]}
+    async with running_server(cwd=tmp_path, env=env_for(tmp_path),
+                              init_options={"config": config}) as session:
+        await session.wait_for(lambda: any(s.get("budget") for s in session.statuses))
+        uri = (tmp_path / "a.py").as_uri()
+        session.open(uri, "def add(a, b):\n    ")
+        result = await session.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=1, character=4),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        )
+        assert not (result.items if isinstance(result, types.InlineCompletionList) else result)
+        assert not [r for r in hf_server.requests if r.method == "POST"]  # nothing was asked
+        paused = await session.wait_for_status("disabled")
+        assert "autocomplete is paused until tomorrow" in paused["message"]
+        assert "To raise it, increase 'tokens'" in paused["message"]
+        assert paused["budget"]["state"] == "exceeded"
+        # Chat is not paused.
+        answer = await session.client.protocol.send_request_async(
+            "bytebuddy/chat", {"messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert answer.model == "qwen"

@@ -116,6 +116,8 @@ class ByteBuddyServer(LanguageServer):
                 self.config.chain,
                 debounce_ms=lambda: self.settings.autocomplete.debounceMs,
                 workspace_root=lambda: str(self.config.workspace_root or "") or None,
+                on_cache_hit=lambda model: self.accounting.cache_hit(model),
+                stopped_by=lambda model: self.accounting.refusal(model, "autocomplete"),
             )
             self.on_config_changed(autocomplete.clear_cache)
             self._autocomplete = autocomplete

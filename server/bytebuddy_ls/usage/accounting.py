@@ -298,6 +298,11 @@ class Accounting:
         """Whether a used-up budget stops this request."""
         return self.budgets.verdict(model, role)
 
+    def refusal(self, model: str, role: str) -> str | None:
+        """The message that stops a request to ``model`` for ``role``, or None."""
+        verdict = self.budgets.verdict(model, role)
+        return verdict.message if verdict is not None else None
+
     def budget_status(self) -> dict[str, object] | None:
         return self.budgets.status()
 
