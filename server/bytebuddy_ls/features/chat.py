@@ -33,6 +33,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ..config import ModelConfig
 from ..documents import language_for_path
 from ..inference import (
+    Answer,
     ChainStream,
     ChatMessage,
     GenerationParams,
@@ -94,8 +95,9 @@ async def run_chat(
     system_prompt: str | None = None,
     on_delta: DeltaCallback | None = None,
     on_wait: WaitCallback | None = None,
-) -> tuple[str, ModelConfig]:
-    """The chat chain's answer to ``conversation`` and the model that gave it.
+) -> tuple[Answer, ModelConfig]:
+    """The chat chain's answer to ``conversation`` and the model that gave it
+    (``answer.truncated``: cut by the token limit).
 
     ``on_delta`` gets each piece as it arrives (the answer streams when it is given).
     Raises ValueError without a user message, InferenceError when every model fails.
@@ -116,20 +118,22 @@ async def run_chat(
 
     chat = [ChatMessage(role=role, content=content) for role, content in messages]
     if on_delta is None and not template:
-        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait)
+        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
     stream: ChainStream
     if template:
         prompt = render_chat_prompt(messages, template=template, model_id=first.model)
-        stream = inference.stream_generate_chain(chain, prompt, params_for, on_wait=on_wait)
+        stream = inference.stream_generate_chain(
+            chain, prompt, params_for, on_wait=on_wait, role="chat"
+        )
     else:
-        stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait)
+        stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
     pieces: list[str] = []
     async with aclosing(stream):
         async for delta in stream:
             pieces.append(delta)
             if on_delta is not None:
                 on_delta(delta)
-    return "".join(pieces), stream.model or first
+    return Answer("".join(pieces), stream.finish_reason), stream.model or first
 
 
 # ---------------------------------------------------------------------------
@@ -251,7 +255,10 @@ def register(server: ByteBuddyServer) -> None:
             progress.finish()
             raise
         progress.finish(model=model.name)
-        return {"content": content, "model": model.name}
+        result: dict[str, Any] = {"content": str(content), "model": model.name}
+        if content.truncated:
+            result["truncated"] = True  # cut by maxTokens: the editor says so
+        return result
 
 
 # ---------------------------------------------------------------------------
@@ -316,7 +323,7 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
     def on_wait(event: Any) -> None:
         print(f"[{event.message}]", file=sys.stderr, flush=True)
 
-    async def main() -> str:
+    async def main() -> Answer:
         inference = InferenceClient(user_agent="cli")
         inference.set_host_policy(HostPolicy.for_config(loaded))
         try:
@@ -345,4 +352,10 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
     if content and not content.endswith("\n"):
         sys.stdout.write("\n")
     sys.stdout.flush()
+    if content.truncated:
+        print(
+            "[the answer was cut at the model's token limit: raise "
+            "defaultCompletionOptions.maxTokens for longer answers]",
+            file=sys.stderr,
+        )
     return 0
