@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-# HF server + client fixtures; redis-server for the shared usage ledger.
-pytest_plugins = ["tests.hf_server", "tests.inference_support", "tests.usage_support"]
+# HF server, client fixtures, a forward proxy in front of the server, redis-server for the
+# shared usage ledger.
+pytest_plugins = [
+    "tests.hf_server",
+    "tests.inference_support",
+    "tests.http_proxy",
+    "tests.usage_support",
+]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

@@ -63,9 +63,7 @@ class ByteBuddyServer(LanguageServer):
         self._accounting: Accounting | None = None
         self.metrics = metrics
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._config_listeners: list[Callable[[], None]] = [
-            lambda: self.accounting.configure(self._config.loaded if self._config else None)
-        ]
+        self._config_listeners: list[Callable[[], None]] = [self._usage_follows_config]
 
     # -- services, created on first use ------------------------------------------
 
@@ -103,6 +101,7 @@ class ByteBuddyServer(LanguageServer):
 
             follow_config()
             self.on_config_changed(follow_config)
+            inference.add_observer(self.accounting.observe)
             self._inference = inference
         return self._inference
 
@@ -127,10 +126,22 @@ class ByteBuddyServer(LanguageServer):
     def accounting(self) -> Accounting:
         """Usage ledger, cost, budgets, audit and metrics (created with the first config)."""
         if self._accounting is None:
-            from .features.usage import create_accounting
-
-            self._accounting = create_accounting(self)
+            self._accounting = self._new_accounting()
         return self._accounting
+
+    def _new_accounting(self) -> Accounting:
+        from .features.usage import create_accounting
+
+        accounting = create_accounting(self)
+        accounting.configure(self._config.loaded if self._config else None)
+        return accounting
+
+    def _usage_follows_config(self) -> None:
+        # Created with the first config, so budgets show in the status before any request.
+        if self._accounting is None:
+            self._accounting = self._new_accounting()
+        else:
+            self._accounting.configure(self.config.loaded)
 
     def forget_document(self, uri: str) -> None:
         """Drop per-document state kept outside the document store."""

@@ -18,10 +18,10 @@ class UpstreamCall:
     started: float              # time.time() when the call began
     model: str                  # config model name
     model_id: str               # id sent upstream (provider id / served id)
-    provider: str               # who served: router provider name ("together",
-                                # "hf-inference", ...), "endpoint", "tgi", "openai", "llamacpp"
+    provider: str               # who served: router provider name ("together", "hf-inference", ...),
+                                # "endpoint", "tgi", "openai", "llamacpp"
     role: str                   # chat | edit | apply | autocomplete | embed
-    operation: str              # autocomplete | chat | edit | apply | explain | embed | warmup…
+    operation: str              # autocomplete | chat | edit | apply | explain | embed | warmup | ...
     prompt_tokens: int
     completion_tokens: int
     estimated: bool             # True when counts are estimates, not reported by the server

@@ -61,6 +61,7 @@ class _Setup:
     budget_periods: list[tuple[str, str, str, float, float, list[str] | None]] = field(
         default_factory=list
     )  # (budget id, period, period key, start, end, models or None)
+    book: BudgetBook | None = None  # the budgets these periods belong to
 
 
 class Accounting:
@@ -120,7 +121,7 @@ class Accounting:
         self.budgets = BudgetBook(
             config.budgets if config else (), config_origin=origin, clock=self._clock
         )
-        setup = _Setup()
+        setup = _Setup(book=self.budgets)
         if config is not None:
             setup.retention_days = config.usage.retentionDays
             setup.backend, setup.audit = self._trusted_parts(loaded, config)
@@ -476,7 +477,7 @@ class Accounting:
             except LedgerError as exc:
                 self._ledger_problem(exc)
         if loaded:
-            self._to_loop(self._budgets_loaded, loaded)
+            self._to_loop(self._budgets_loaded, setup.book, loaded)
 
     def refresh_prices(self) -> None:
         """Load the saved price list, and fetch the router's when it is a day old; on its
@@ -515,7 +516,11 @@ class Accounting:
 
     # ----- back on the loop ----------------------------------------------------------
 
-    def _budgets_loaded(self, loaded: list[tuple[str, str, float, float]]) -> None:
+    def _budgets_loaded(
+        self, book: BudgetBook | None, loaded: list[tuple[str, str, float, float]]
+    ) -> None:
+        if book is not self.budgets:
+            return  # the config changed again meanwhile; a newer load follows
         for bid, key, tokens, usd in loaded:
             self.budgets.load(bid, key, tokens, usd)
         self._budget_changed()
