@@ -58,11 +58,11 @@ async def run(calls: int, state: Path) -> dict[str, Any]:
     prompt = "def f(x):\n    return x\n" * 100
     timings = []
     for index in range(calls):
-        record = UpstreamCall(time.time(), "coder", "org/coder", "together",
-                              "autocomplete", "autocomplete", 800, 40, False, 0.2, 0.05, "ok")
+        record = UpstreamCall(time.time(), "coder", "org/coder", "together", "autocomplete",
+                              "autocomplete", 800, 40, False, 0.2, 0.05, "ok", "stop", prompt)
         started = time.perf_counter()
         accounting.verdict("coder", "autocomplete")
-        accounting.observe(record, prompt)
+        accounting.observe(record)
         timings.append((time.perf_counter() - started) * 1000)
         if index % 20 == 0:
             await asyncio.sleep(0)  # let the loop breathe like a server would

@@ -31,8 +31,8 @@ def test_audit_lines_hash_the_prompt_and_never_hold_code(tmp_path: Path) -> None
     log = tmp_path / "audit" / "bytebuddy.jsonl"
     accounting = make_accounting(tmp_path, models_config(audit={"path": str(log)}), Recorder())
     try:
-        accounting.observe(call("coder", operation="explain"), prompt=PROMPT)
-        accounting.observe(call("fim", role="autocomplete", outcome="rate_limited"), prompt="x")
+        accounting.observe(call("coder", operation="explain", prompt=PROMPT))
+        accounting.observe(call("fim", role="autocomplete", outcome="rate_limited", prompt="x"))
         accounting.cache_hit("fim")  # not an upstream call: not audited
         assert accounting.flush()
     finally:
@@ -79,7 +79,7 @@ def test_a_workspace_config_cannot_choose_the_audit_path(tmp_path: Path) -> None
         accounting.configure(load_config_data(
             models_config(audit={"path": str(log)}), "repo/.bytebuddy/config.yaml",
             ConfigSourceKind.WORKSPACE))
-        accounting.observe(call(), prompt="p")
+        accounting.observe(call(prompt="p"))
         assert accounting.flush()
     finally:
         accounting.close()
@@ -95,7 +95,7 @@ def test_unwritable_audit_path_is_reported_once(tmp_path: Path) -> None:
     accounting = make_accounting(tmp_path, config, recorder)
     try:
         for _ in range(3):
-            accounting.observe(call(), prompt="p")
+            accounting.observe(call(prompt="p"))
             assert accounting.flush()
     finally:
         accounting.close()

@@ -32,6 +32,7 @@ def call(
     estimated: bool = False,
     ttft_s: float | None = None,
     latency_s: float = 0.25,
+    prompt: str | None = None,
 ) -> UpstreamCall:
     return UpstreamCall(
         started=time.time() if started is None else started,
@@ -46,6 +47,7 @@ def call(
         latency_s=latency_s,
         ttft_s=ttft_s,
         outcome=outcome,
+        prompt=prompt,
     )
 
 

@@ -101,7 +101,9 @@ class ByteBuddyServer(LanguageServer):
 
             follow_config()
             self.on_config_changed(follow_config)
-            inference.add_observer(self.accounting.observe)
+            accounting = self.accounting
+            inference.add_observer(accounting.observe)
+            inference.refusal = lambda model, role: accounting.refusal(model.name, role)
             self._inference = inference
         return self._inference
 
@@ -142,6 +144,13 @@ class ByteBuddyServer(LanguageServer):
             self._accounting = self._new_accounting()
         else:
             self._accounting.configure(self.config.loaded)
+
+    def breaker_state(self, name: str) -> str:
+        """A model's circuit breaker (closed until the inference client exists)."""
+        return str(self._inference.model_health(name)["state"]) if self._inference else "closed"
+
+    def upstream_in_flight(self) -> int:
+        return self._inference.in_flight if self._inference else 0
 
     def forget_document(self, uri: str) -> None:
         """Drop per-document state kept outside the document store."""

@@ -46,9 +46,11 @@ def create_accounting(server: ByteBuddyServer) -> Accounting:
     if server.metrics is not None:
         accounting.metrics = server.metrics
         gauges = server.metrics.gauges
+        # Read on the metrics thread: nothing here may create a service.
         gauges.models = lambda: [m.name for m in server.config.models]
-        gauges.breaker_state = lambda name: str(server.inference.model_health(name)["state"])
+        gauges.breaker_state = server.breaker_state
         gauges.budgets = lambda: accounting.budgets.ratios()
+        gauges.in_flight = server.upstream_in_flight
     accounting.start()
     return accounting
 

@@ -184,10 +184,10 @@ class Accounting:
 
     # ----- the event-loop side -------------------------------------------------------
 
-    def observe(self, call: UpstreamCall, prompt: str | None = None) -> None:
+    def observe(self, call: UpstreamCall) -> None:
         """The inference client's observer: never raises, never blocks."""
         try:
-            self._observe(call, prompt)
+            self._observe(call, call.prompt)
         except Exception:  # accounting must never break a request
             logger.exception("usage accounting failed for a call to '%s'", call.model)
 
