@@ -265,9 +265,15 @@ def read_usage(path: Path, since: float, by: str = "model") -> list[UsageLine]:
     except sqlite3.Error as exc:
         raise _explain(path, exc) from None
 
-    # Columns other than the grouping one: their distinct values, comma-separated.
+    # Columns other than the grouping one: their distinct values among upstream calls
+    # (cache hits and Endpoint uptime only when nothing else), comma-separated.
     def one(column: str) -> str:
-        return column if column == by else f"GROUP_CONCAT(DISTINCT {column})"
+        if column == by:
+            return column
+        return (
+            f"COALESCE(GROUP_CONCAT(DISTINCT CASE WHEN kind = '{CALL}' THEN {column} END), "
+            f"GROUP_CONCAT(DISTINCT {column}))"
+        )
 
     order = "day ASC" if by == "day" else "SUM(cost_usd) DESC, SUM(prompt_tokens) DESC"
     query = f"""
