@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import Editor
+from collections.abc import Callable
+
+import pynvim
+import pytest
+from test_e2e import type_after, wait_suggestion
+
+from conftest import Editor, HFServer
+
+Connect = Callable[..., Editor]
 
 REPORT = {
     "rows": [
@@ -32,3 +40,26 @@ def test_usage_table_format(editor: Editor) -> None:
     assert len({len(lines[i]) for i in (2, 4, 5, 7)}) == 1
     summary = editor.lua("return require('bytebuddy.usage').summary(...)", REPORT["total"])
     assert summary == "$1.50 · ~12,447 tokens · 15 requests"
+
+
+def test_usage_command_shows_what_the_server_recorded(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("eturn a + b")
+    editor = connected("add.py", "def add(a, b):\n    \n")
+    type_after(editor, 2, "r")
+    wait_suggestion(editor, "eturn a + b")
+    editor.input("<Esc>")
+    editor.nvim.command("ByteBuddyUsage today model")
+    editor.wait_for(
+        "vim.api.nvim_buf_get_name(0):match('bytebuddy://usage') ~= nil", what="the usage split"
+    )
+    lines = editor.buffer_lines()
+    assert lines[0].startswith("ByteBuddy usage since ")
+    row = next(line.split() for line in lines if line.startswith("fim "))
+    assert int(row[1]) >= 1, lines  # the completion above reached the model
+    total = next(line.split() for line in lines if line.startswith("total "))
+    assert int(total[1]) >= 1
+    # A bad grouping is explained, not sent.
+    with pytest.raises(pynvim.NvimError, match="group usage by one of model, provider"):
+        editor.nvim.command("ByteBuddyUsage today colour")
