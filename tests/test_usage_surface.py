@@ -222,3 +222,25 @@ async def test_a_used_up_budget_pauses_autocomplete(tmp_path: Path, hf_server: A
             "bytebuddy/chat", {"messages": [{"role": "user", "content": "hi"}]}
         )
         assert answer.model == "qwen"
+
+
+async def test_cli_calls_are_recorded_too(tmp_path: Path, hf_server: Any) -> None:
+    from .test_cli_complete import write_config
+
+    hf_server.script(reply="return a + b")
+    source = tmp_path / "calc.py"
+    source.write_text("def add(a, b):\n    \n")
+    config = write_config(tmp_path, hf_server)
+    env = {**os.environ, "HOME": str(tmp_path), **env_for(tmp_path)}
+    env.pop("BYTEBUDDY_CONFIG", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bytebuddy_ls", "complete", f"{source}:2:5", "--config", str(config),
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err
+    report = json.loads(
+        (await asyncio.to_thread(run_cli, tmp_path, "--since", "today", "--json")).stdout
+    )
+    [row] = report["rows"]
+    assert row["model"] == "fim" and row["requests"] == 1 and row["role"] == "autocomplete"
