@@ -61,11 +61,11 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
       extensionsDir,
       workspace,
       settings: h.userSettings({
-        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir),
+        // The server keeps its usage ledger in the run's folder.
+        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir, { XDG_STATE_HOME: stateHome }),
         'bytebuddy.configPath': configPath,
         'bytebuddy.logLevel': 'debug',
       }),
-      env: { XDG_STATE_HOME: stateHome },
     });
     cleanups.push(() => codeServerProcess.stop());
     browser = await h.launchBrowser();

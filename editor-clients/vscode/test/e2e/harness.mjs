@@ -123,12 +123,13 @@ export async function startHfServer(workDir) {
  * A launcher that runs the real server but also copies its stderr (the server log) to a
  * file, so a failing run leaves the log next to the screenshots.
  */
-export function writeLoggingServerWrapper(runDir) {
+export function writeLoggingServerWrapper(runDir, env = {}) {
   const wrapper = path.join(runDir, 'bytebuddy-ls-logged');
   const log = path.join(runDir, 'bytebuddy-ls.log');
+  const exports = Object.entries(env).map(([name, value]) => `export ${name}='${value}'\n`).join('');
   fs.writeFileSync(
     wrapper,
-    `#!/usr/bin/env bash\nexec '${paths.serverExecutable}' "$@" 2> >(tee -a '${log}' >&2)\n`,
+    `#!/usr/bin/env bash\n${exports}exec '${paths.serverExecutable}' "$@" 2> >(tee -a '${log}' >&2)\n`,
     { mode: 0o755 },
   );
   return wrapper;
