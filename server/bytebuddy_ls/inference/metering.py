@@ -8,13 +8,14 @@ emits the record with the server's token counts when it reported them, else esti
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
 from ..log import logger
+from ..prompting.tokens import BYTES_PER_TOKEN, estimate_tokens, utf8_length
 from .errors import InferenceError
 from .records import UpstreamCall
-from .textgen import CHARS_PER_TOKEN_ESTIMATE, estimate_tokens
 from .types import StreamPiece
 
 
@@ -48,7 +49,7 @@ class Meter:
         self._wall = time.time()
         self._start = time.perf_counter()
         self._first: float | None = None
-        self._chars = 0
+        self._bytes = 0
         self._prompt_tokens: int | None = None
         self._completion_tokens: int | None = None
         self.finish_reason: str | None = None
@@ -58,7 +59,7 @@ class Meter:
         if piece.text:
             if self._first is None:
                 self._first = time.perf_counter()
-            self._chars += len(piece.text)
+            self._bytes += utf8_length(piece.text)
         if piece.usage is not None:
             if piece.usage.prompt_tokens is not None:
                 self._prompt_tokens = piece.usage.prompt_tokens
@@ -79,7 +80,7 @@ class Meter:
         if prompt is None:
             prompt = estimate_tokens(self._prompt_text)
         if completion is None:
-            completion = -(-self._chars // CHARS_PER_TOKEN_ESTIMATE)
+            completion = math.ceil(self._bytes / BYTES_PER_TOKEN)
         record = UpstreamCall(
             started=self._wall,
             model=model,
