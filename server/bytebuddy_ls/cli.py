@@ -1,4 +1,5 @@
-"""Command line: ``serve`` (default), ``check-config``, ``complete``, ``doctor``, ``chat``."""
+"""Command line: ``serve`` (default), ``check-config``, ``complete``, ``doctor``, ``chat``,
+``context``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
         "--file", metavar="PATH[:START-END]", help="a file (or 1-based lines of it) as context"
     )
     chat.add_argument("--config", metavar="PATH", help="config file (default: search)")
+
+    context = sub.add_parser(
+        "context", help="show what the next prompt at a point would include from other files"
+    )
+    context.add_argument("point", metavar="FILE:LINE:COL", help="1-based line and column")
+    context.add_argument(
+        "--role", choices=("autocomplete", "chat", "edit"), default="autocomplete"
+    )
+    context.add_argument("--query", help="chat/edit: the question to retrieve for")
+    context.add_argument("--json", action="store_true", help="the inspector's JSON answer")
+    context.add_argument("--config", metavar="PATH", help="config file (default: search)")
     return parser
 
 
@@ -74,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .features.chat import cli_chat
 
         return cli_chat(args.question, args.file, args.config)
+    if command == "context":
+        from .features.context import run_context_cli
+
+        return run_context_cli(args.point, args.config, args.role, args.query, args.json)
     raise AssertionError(command)
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
     from .inference import InferenceClient
+    from .workspace.engine import ContextEngine
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
 # Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
@@ -171,6 +172,7 @@ class ByteBuddyServer(LanguageServer):
     config: ConfigState
     inference: InferenceClient
     autocomplete: Autocomplete
+    context_engine: ContextEngine
 
     def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
         super().__init__(
@@ -201,15 +203,18 @@ class ByteBuddyServer(LanguageServer):
         from .config.settings import Settings
         from .features.autocomplete import Autocomplete
         from .inference import InferenceClient
+        from .workspace.engine import ContextEngine
 
         self.settings = Settings()
         self.config = ConfigState(flag=self.config_flag)
         self.inference = InferenceClient()
+        self.context_engine = ContextEngine(self.documents.all, lambda: self.config.workspace_root)
         self.autocomplete = Autocomplete(
             self.inference,
             self.config.chain,
             debounce_ms=lambda: self.settings.autocomplete.debounceMs,
             workspace_root=lambda: str(self.config.workspace_root or "") or None,
+            context=self.context_engine,
         )
         self.on_config_changed(self._config_changed)
         self.add_model_extras(lambda name: {"health": self.inference.model_health(name)})
@@ -305,6 +310,7 @@ class ByteBuddyServer(LanguageServer):
         for task in list(self._tasks):
             task.cancel()
         if self.loaded:
+            self.context_engine.stop_index()
             await self.inference.aclose()
 
 

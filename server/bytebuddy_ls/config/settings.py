@@ -24,11 +24,21 @@ class ChatSettings(BaseModel):
     systemPrompt: str | None = None
 
 
+class ContextSettings(BaseModel):
+    """Per-editor/per-workspace switches over the config's ``context`` (None = as the
+    config says): e.g. VS Code workspace settings turn the index off for one repository."""
+
+    model_config = ConfigDict(extra="ignore")
+    enabled: bool | None = None
+    index: bool | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore")
     configPath: str | None = None
     autocomplete: AutocompleteSettings = Field(default_factory=AutocompleteSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
     # One `textDocument/completion` item carrying the suggestion, for clients
     # without inline completion (Helix, eglot).
     completionFallback: bool = True
@@ -45,7 +55,7 @@ def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
         return base or Settings()
     merged = (base or Settings()).model_dump()
     for key, value in raw.items():
-        if key in ("autocomplete", "chat") and isinstance(value, dict):
+        if key in ("autocomplete", "chat", "context") and isinstance(value, dict):
             merged[key] = {**merged[key], **value}
         elif key in Settings.model_fields:
             merged[key] = value

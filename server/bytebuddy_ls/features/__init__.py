@@ -59,6 +59,16 @@ MANIFEST: tuple[FeatureModule, ...] = (
         ("bytebuddy.runAction",),
     ),
     FeatureModule("chat", {"bytebuddy/chat": None}),
+    FeatureModule(
+        "context",
+        {
+            "bytebuddy/context": None,
+            types.TEXT_DOCUMENT_DID_CHANGE: None,
+            types.TEXT_DOCUMENT_DID_SAVE: None,
+            types.TEXT_DOCUMENT_DID_CLOSE: None,
+            types.WORKSPACE_DID_CHANGE_WATCHED_FILES: None,
+        },
+    ),
 )
 
 # Run by the server in order when the modules load, not advertised as proxies.

@@ -140,6 +140,8 @@ def register(server: ByteBuddyServer) -> None:
             apply_reload(server, server.config.reload(force=True))
         elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
             apply_reload(server, ReloadOutcome(False, None, False))
+        elif server.settings.context != before.context:
+            server.notify_config_changed()
 
     @server.command(RELOAD_COMMAND)
     def reload_config(*_args: Any) -> dict[str, Any]:

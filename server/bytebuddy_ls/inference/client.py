@@ -704,6 +704,37 @@ class InferenceClient:
 
     # ----- public operations ---------------------------------------------------------
 
+    async def embed(self, model: ModelConfig, texts: list[str]) -> list[list[float]]:
+        """One vector per text from a model with the ``embed`` role (wire formats in
+        ``embeddings``). Errors are the usual InferenceErrors; no retries: the
+        workspace index embeds in the background and tries again later."""
+        from . import embeddings
+
+        if not texts:
+            return []
+        target = embeddings.embed_target(model, self.router)
+        headers = self._headers(model, target.url, stream=False)
+        body = embeddings.request_body(target, texts)
+        response = await self._send(
+            model, "POST", target.url, headers, body, self._timeout(model)
+        )
+        if response.status_code >= 400:
+            raise self._error(
+                model, response.status_code, response.content, response.headers, target.url
+            )
+        try:
+            return embeddings.parse_response(target, json.loads(response.content), len(texts))
+        except ValueError as exc:
+            raise ProtocolError(
+                f"unexpected answer from {_origin(target.url)}: {exc}",
+                model=model.name,
+                model_id=model.model,
+            ) from None
+        except ProtocolError as exc:
+            raise ProtocolError(
+                f"{_origin(target.url)}: {exc.detail}", model=model.name, model_id=model.model
+            ) from None
+
     async def generate(
         self,
         model: ModelConfig,
