@@ -7,7 +7,10 @@ script of replies/faults per test, and a record of what it received.
 Routes: ``POST /`` (toolkit / TGI compat, array answer or SSE), ``POST /generate``,
 ``POST /generate_stream``, ``GET /info``, ``GET /health``, ``POST /v1/chat/completions``,
 ``POST /v1/completions``, ``GET /v1/models``, ``POST /hf-inference/models/{id}``
-(+ ``/v1/chat/completions`` under it), ``POST /{provider}/v1/chat/completions``.
+(+ ``/v1/chat/completions`` under it), ``POST /{provider}/v1/chat/completions``; embeddings:
+``POST /hf-inference/models/{id}/pipeline/feature-extraction``, TEI ``POST /embed`` and
+OpenAI-style ``POST [/{provider}]/v1/embeddings`` (deepinfra: ``/v1/openai/embeddings``).
+Vectors are ``embedding_for(text)``: a hashed bag of words, so similar texts are near.
 
 Use it three ways:
 - pytest: the async fixture ``hf_server`` (``.url``, ``.script(...)``, ``.configure(...)``,
@@ -71,6 +74,7 @@ DEFAULT_INFO: dict[str, Any] = {
 }
 _UNSET: Any = object()
 _GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
+_EMBEDDING_ROUTES = ("feature-extraction", "tei-embed", "openai-embeddings")
 _TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
 # End-of-sequence tokens: like a real model, generation stops at the first one; TGI
 # streams it as a special token and leaves it out of ``generated_text``.
@@ -91,6 +95,23 @@ def server_tokens(text: str) -> int:
     """The test server's "tokenizer": 4 characters a token (the client must not assume
     fewer characters per token than this)."""
     return math.ceil(len(text) / 4)
+
+
+EMBEDDING_DIM = 32
+
+
+def embedding_for(text: str, normalize: bool = True) -> list[float]:
+    """The test server's embedding: words hashed into ``EMBEDDING_DIM`` buckets."""
+    import hashlib
+
+    vector = [0.0] * EMBEDDING_DIM
+    for word in re.findall(r"[a-z]+", text.lower()):
+        bucket = hashlib.blake2b(word.encode(), digest_size=2).digest()
+        vector[int.from_bytes(bucket, "big") % EMBEDDING_DIM] += 1.0
+    if normalize:
+        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+        vector = [x / norm for x in vector]
+    return vector
 
 
 def split_tokens(reply: str) -> list[str]:
@@ -284,6 +305,8 @@ class HFTestServer:
                 )
             if route == "health":
                 return web.Response(status=200)
+            if route in _EMBEDDING_ROUTES:
+                return self._embed(route, body)
             if text and body is None:
                 # axum answers malformed JSON with a plain-text 422.
                 return web.Response(status=422, text="Failed to deserialize the JSON body")
@@ -311,6 +334,12 @@ class HFTestServer:
             return None
         if method != "POST":
             return None
+        if re.fullmatch(r"/hf-inference/models/.+/pipeline/feature-extraction", path):
+            return "feature-extraction" if engine == "all" else None
+        if path == "/embed" and engine in ("all", "tgi"):
+            return "tei-embed"
+        if re.fullmatch(r"(/[^/]+)?/v1(/openai)?/embeddings", path) and openai:
+            return "openai-embeddings"
         if path == "/":
             return "textgen-array" if engine in ("all", "tgi", "toolkit") else None
         if path == "/generate" and tgi:
@@ -324,6 +353,38 @@ class HFTestServer:
         if re.fullmatch(r"/hf-inference/models/[^/]+(/[^/]+)?", path) and engine == "all":
             return "textgen-array"
         return None
+
+    def _embed(self, route: str, body: Any) -> web.Response:
+        """Embeddings in each protocol's shape; malformed bodies get a 422 like TEI."""
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=422)
+        if route == "openai-embeddings":
+            texts = body.get("input")
+            if isinstance(texts, str):
+                texts = [texts]
+            if not isinstance(texts, list) or not isinstance(body.get("model"), str):
+                return web.json_response({"error": "'model' and 'input' required"}, status=422)
+            data = [
+                {"object": "embedding", "index": i, "embedding": embedding_for(t)}
+                for i, t in enumerate(texts)
+            ]
+            # Out of order on purpose: clients must place vectors by their index.
+            return web.json_response(
+                {"object": "list", "data": data[::-1], "model": body["model"],
+                 "usage": {"prompt_tokens": sum(server_tokens(t) for t in texts),
+                           "total_tokens": sum(server_tokens(t) for t in texts)}}
+            )
+        texts = body.get("inputs")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return web.json_response({"error": "'inputs' must be a string or strings",
+                                      "error_type": "Validation"}, status=422)
+        if route == "tei-embed" and len(texts) > self.info["max_client_batch_size"] * 8:
+            return web.json_response({"error": "batch size too large",
+                                      "error_type": "Validation"}, status=422)
+        normalize = body.get("normalize", True) is not False
+        return web.json_response([embedding_for(t, normalize) for t in texts])
 
     def _take_rule(self, path: str, generation: bool) -> Rule | None:
         for rule in self.rules:

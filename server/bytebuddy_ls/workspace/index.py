@@ -32,6 +32,9 @@ from .vectors import VectorCache, VectorIndex, content_key
 
 IndexState = Literal["idle", "building", "ready", "off"]
 RRF_K = 60
+# Below this cosine a semantic neighbour is not evidence of relevance (all-MiniLM-L6-v2
+# puts unrelated code at 0.0-0.2): without it every query would "find" something.
+SEMANTIC_MIN_SCORE = 0.3
 # Chunk text sent to an embedder at most (characters): models truncate anyway.
 EMBED_TEXT_CHARS = 2000
 
@@ -296,11 +299,15 @@ class WorkspaceIndex:
         query_terms = terms(query)
         with self._lock:
             lexical = self._bm25.search(query_terms, limit * 3) if query_terms else []
-            semantic = (
-                self._vectors.search(query_vector, limit * 3)
-                if query_vector is not None and len(self._vectors)
-                else []
-            )
+            semantic = [
+                (cid, score)
+                for cid, score in (
+                    self._vectors.search(query_vector, limit * 3)
+                    if query_vector is not None and len(self._vectors)
+                    else []
+                )
+                if score >= SEMANTIC_MIN_SCORE
+            ]
             fused: dict[int, float] = {}
             lexical_rank = {cid: rank for rank, (cid, _) in enumerate(lexical)}
             semantic_rank = {cid: rank for rank, (cid, _) in enumerate(semantic)}
