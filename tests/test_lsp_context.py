@@ -282,3 +282,57 @@ def test_cli_context_prints_the_snippets(hf_server: HFTestServer, tmp_path: Path
     )
     assert text.returncode == 0, text.stderr
     assert "--- geometry.py:" in text.stdout and "retrieved" in text.stdout
+
+
+def chat_config(hf: HFTestServer) -> dict[str, Any]:
+    return {
+        "models": [
+            {
+                "name": "chatty",
+                "provider": "openai",
+                "model": "some-chat-model",
+                "apiBase": hf.url,
+                "roles": ["chat"],
+            }
+        ],
+        "context": {"embeddings": "off"},
+    }
+
+
+async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
+    hf_server: HFTestServer, tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    uri = (root / "main.py").as_uri()
+    hf_server.script(reply="It uses math.hypot.")
+    async with running_server(
+        cwd=tmp_path, root=root, init_options={"config": chat_config(hf_server)}
+    ) as session:
+        session.open(uri, MAIN)
+        await wait_for_index(session, uri)
+        question = "@workspace how is the euclidean distance computed? see @file:charts.py"
+        result = _as_dict(
+            await session.client.protocol.send_request_async(
+                "bytebuddy/chat", {"messages": [{"role": "user", "content": question}]}
+            )
+        )
+        assert result["content"] == "It uses math.hypot."
+        (request,) = [r for r in hf_server.requests if r.path == "/v1/chat/completions"]
+        sent = request.json["messages"][-1]["content"]
+        assert "@workspace" not in sent and "@file" not in sent
+        assert sent.endswith("how is the euclidean distance computed? see")
+        assert "geometry.py (lines" in sent and "math.hypot(dx, a.y - b.y)" in sent
+        assert "charts.py\n```\ndef render_histogram" in sent
+        cited = [s["path"] for s in result["context"]["snippets"]]
+        assert cited[0] == "charts.py" and "geometry.py" in cited
+        assert all("text" not in s for s in result["context"]["snippets"])
+
+        # A file that is not in the workspace is said, not silently dropped.
+        hf_server.requests.clear()
+        result = _as_dict(
+            await session.client.protocol.send_request_async(
+                "bytebuddy/chat",
+                {"messages": [{"role": "user", "content": "explain @file:../outside.py"}]},
+            )
+        )
+        assert "not found in the workspace: ../outside.py" in result["context"]["reason"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from ..prompting.chat import (
     render_chat_prompt,
 )
 from ..prompting.context import prompt_token_budget
+from ..workspace.engine import workspace_references
 from .edit import (
     display_path,
     document_for,
@@ -69,6 +70,7 @@ DEFAULT_CONTEXT_TOKENS = 8192
 DEFAULT_ANSWER_TOKENS = 1024
 
 DeltaCallback = Callable[[str], None]
+ReferencesCallback = Callable[[int], Awaitable[Sequence[tuple[str, str]]]]
 
 
 def chat_budget(model: ModelConfig, max_input: int | None, max_total: int | None) -> int:
@@ -94,8 +96,12 @@ async def run_chat(
     system_prompt: str | None = None,
     on_delta: DeltaCallback | None = None,
     on_wait: WaitCallback | None = None,
+    references: ReferencesCallback | None = None,
 ) -> tuple[str, ModelConfig]:
     """The chat chain's answer to ``conversation`` and the model that gave it.
+
+    ``references(budget_tokens)`` supplies workspace code (``@workspace``/``@file``) for
+    at most a third of the model's budget.
 
     ``on_delta`` gets each piece as it arrives (the answer streams when it is given).
     Raises ValueError without a user message, InferenceError when every model fails.
@@ -103,8 +109,13 @@ async def run_chat(
     first = chain[0]
     limits = await inference.limits(first)
     budget = chat_budget(first, limits.max_input_tokens, limits.max_total_tokens)
+    refs = await references(budget // 3) if references is not None else ()
     messages = build_chat_messages(
-        conversation, system_prompt=system_prompt, document=document, budget_tokens=budget
+        conversation,
+        system_prompt=system_prompt,
+        document=document,
+        budget_tokens=budget,
+        references=refs,
     )
     template = first.promptTemplates.chat
 
@@ -219,6 +230,8 @@ def register(server: ByteBuddyServer) -> None:
         chain = _chain_for(server, params.model)
         document = _document_context(server, params)
         token = params.partialResultToken
+        conversation = [(turn.role, turn.content) for turn in params.messages]
+        conversation, workspace = workspace_references(server.context_engine, conversation)
 
         def on_delta(delta: str) -> None:
             # pygls types $/progress: a plain dict fails to serialize.
@@ -235,11 +248,12 @@ def register(server: ByteBuddyServer) -> None:
             content, model = await run_chat(
                 server.inference,
                 chain,
-                [(turn.role, turn.content) for turn in params.messages],
+                conversation,
                 document=document,
                 system_prompt=server.settings.chat.systemPrompt,
                 on_delta=on_delta if token is not None else None,
                 on_wait=progress.on_wait,
+                references=workspace.gather if workspace is not None else None,
             )
         except ValueError as exc:
             progress.finish()
@@ -251,7 +265,10 @@ def register(server: ByteBuddyServer) -> None:
             progress.finish()
             raise
         progress.finish(model=model.name)
-        return {"content": content, "model": model.name}
+        answer: dict[str, Any] = {"content": content, "model": model.name}
+        if workspace is not None:
+            answer["context"] = workspace.summary()
+        return answer
 
 
 # ---------------------------------------------------------------------------
@@ -317,19 +334,47 @@ def cli_chat(question: str, file_spec: str | None, config_path: str | None) -> i
         print(f"[{event.message}]", file=sys.stderr, flush=True)
 
     async def main() -> str:
+        from ..config import ConfigSourceKind
+        from ..workspace.engine import ContextEngine, ContextOptions
+
         inference = InferenceClient(user_agent="cli")
         inference.set_host_policy(HostPolicy.for_config(loaded))
+        # ``@workspace`` / ``@file`` from the command line: the workspace is the cwd.
+        root = Path.cwd().resolve()
+        engine = ContextEngine(lambda: [], lambda: root)
+        engine.client = inference
+        engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
+        engine.remote_embedding_allowed = lambda: loaded.kind != ConfigSourceKind.WORKSPACE
+        engine.configure(ContextOptions.from_config(loaded.config.context))
+        conversation, workspace = workspace_references(engine, [("user", question)])
+
+        async def references(budget: int) -> Sequence[tuple[str, str]]:
+            assert workspace is not None
+            found = await workspace.gather(budget)
+            summary = workspace.summary()
+            for snippet in summary["snippets"]:
+                where = f"{snippet['path']}:{snippet['startLine'] + 1}-{snippet['endLine']}"
+                print(f"[context: {where}]", file=sys.stderr, flush=True)
+            if summary["reason"]:
+                print(f"[context: {summary['reason']}]", file=sys.stderr, flush=True)
+            return found
+
         try:
+            wants_index = workspace is not None and workspace.mentions.workspace
+            if wants_index and engine.start_index() is not None:
+                await engine.wait_for_index()
             content, _model = await run_chat(
                 inference,
                 chain,
-                [("user", question)],
+                conversation,
                 document=document,
                 on_delta=on_delta,
                 on_wait=on_wait,
+                references=references if workspace is not None else None,
             )
             return content
         finally:
+            engine.stop_index()
             await inference.aclose()
 
     try:

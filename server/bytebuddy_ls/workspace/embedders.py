@@ -45,12 +45,14 @@ class Embedder(Protocol):
 
 
 class RemoteEmbedder:
-    remote = True
     batch_size = REMOTE_BATCH
 
     def __init__(self, client: InferenceClient, model: ModelConfig) -> None:
+        from .engine import is_remote_model
+
         self.client = client
         self.model = model
+        self.remote = is_remote_model(model)
         self.key = f"remote:{model.provider}:{model.effective_api_base}:{model.model}"
 
     async def embed(self, texts: list[str]) -> list[list[float]]:

@@ -469,3 +469,61 @@ def parse_mentions(message: str) -> Mentions:
 
     text = _MENTION.sub(take, message)
     return Mentions(re.sub(r"[ \t]{2,}", " ", text).strip(), workspace, tuple(dict.fromkeys(files)))
+
+
+@dataclass
+class MentionContext:
+    """The workspace code a chat message asked for with ``@workspace``/``@file``."""
+
+    engine: ContextEngine
+    mentions: Mentions
+    retrieval: Retrieval | None = None
+    files: list[Snippet] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    async def gather(self, budget_tokens: int) -> list[tuple[str, str]]:
+        budget = min(budget_tokens, self.engine.options.max_tokens)
+        self.files, self.missing = self.engine.file_snippets(list(self.mentions.files), budget)
+        used = sum(s.tokens for s in self.files)
+        snippets = list(self.files)
+        if self.mentions.workspace:
+            query = self.mentions.text or " ".join(self.mentions.files)
+            self.retrieval = await self.engine.retrieve(query, max(budget - used, 0))
+            snippets += self.retrieval.snippets
+        return [(_label(s), s.text) for s in snippets]
+
+    def summary(self) -> dict[str, Any]:
+        """What was added to the prompt (without the code), for the editor to show."""
+        snippets = [*self.files, *(self.retrieval.snippets if self.retrieval else [])]
+        reason = None
+        if self.retrieval is not None and not self.retrieval.snippets:
+            reason = self.retrieval.reason
+        if self.missing:
+            names = ", ".join(self.missing)
+            reason = f"{reason + '; ' if reason else ''}not found in the workspace: {names}"
+        return {
+            "snippets": [{k: v for k, v in s.to_json().items() if k != "text"} for s in snippets],
+            "reason": reason,
+        }
+
+
+def _label(snippet: Snippet) -> str:
+    if snippet.kind == "file":
+        return snippet.path
+    return f"{snippet.path} (lines {snippet.start_line + 1}-{snippet.end_line})"
+
+
+def workspace_references(
+    engine: ContextEngine, conversation: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], MentionContext | None]:
+    """The conversation with the mentions taken out of the latest user message, and what
+    they ask for (None when the message mentions nothing)."""
+    latest = max((i for i, (role, _) in enumerate(conversation) if role == "user"), default=-1)
+    if latest < 0:
+        return conversation, None
+    mentions = parse_mentions(conversation[latest][1])
+    if not mentions.workspace and not mentions.files:
+        return conversation, None
+    text = mentions.text or "Explain this code."
+    updated = [*conversation[:latest], ("user", text), *conversation[latest + 1 :]]
+    return updated, MentionContext(engine, mentions)
