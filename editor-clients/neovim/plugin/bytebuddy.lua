@@ -79,3 +79,7 @@ end, {
 command("ByteBuddyStatus", function()
   require("bytebuddy.commands").status()
 end, { desc = "ByteBuddy: server and suggestion state" })
+
+command("ByteBuddyContext", function(cmd)
+  require("bytebuddy.context").show(cmd.args ~= "" and cmd.args or nil)
+end, { nargs = "*", desc = "ByteBuddy: what the next prompt takes from other files ([question]: @workspace)" })

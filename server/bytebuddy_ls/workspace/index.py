@@ -163,6 +163,7 @@ class WorkspaceIndex:
                 return False
             text = read_text_file(path, self.policy.max_file_bytes)
             if text is None:
+                self.status.skipped.binary += 1  # or grown past the cap since the walk
                 self.remove(path)
                 return False
         else:
