@@ -247,3 +247,12 @@ def test_chat_autocomplete_gets_a_context_block() -> None:
     )
     assert prompt.kind == "chat" and prompt.context_format == "chat"
     assert '<FILE path="pkg/a.py">\ndef add(a, b):\n    ...\n</FILE>' in prompt.messages[-1][1]
+
+
+def test_context_for_file_is_the_servers_selection(tmp_path: Path) -> None:
+    from bytebuddy_ls.workspace.crossfile import context_for_file
+
+    (tmp_path / "a.py").write_text(PY_MODULE)
+    text = "from a import distance\n\nd = distance("
+    pairs = context_for_file(tmp_path / "b.py", text, len(text), root=tmp_path, budget_tokens=300)
+    assert pairs and pairs[0][0] == "a.py" and pairs[0][1].startswith("def distance(")

@@ -46,6 +46,7 @@ class _FileInfo:
     stamp: tuple[int, int]
     text: str
     definitions: dict[str, list[Definition]]
+    uri: str
 
 
 @dataclass
@@ -105,6 +106,19 @@ class CrossFileContext:
         self._doc_definitions: dict[str, tuple[int | None, dict[str, list[Definition]]]] = {}
         self._imports: dict[str, _ImportInfo] = {}
         self._windows: dict[str, _Windows] = {}
+        self._shown: dict[tuple[str, Path | None], str] = {}
+
+    def shown_path(self, uri: str, root: Path | None) -> str:
+        """The path a snippet of ``uri`` is shown under (cached: pathlib is slow)."""
+        key = (uri, root)
+        shown = self._shown.get(key)
+        if shown is None:
+            path = uri_to_path(uri)
+            shown = display_path(path, root) if path is not None else uri
+            if len(self._shown) > 4096:
+                self._shown.clear()
+            self._shown[key] = shown
+        return shown
 
     def forget(self, uri: str) -> None:
         self._doc_definitions.pop(uri, None)
@@ -128,8 +142,7 @@ class CrossFileContext:
         root = self._root()
         language = document.language_id or None
         names = self._names_near(document, offset)
-        current_path = uri_to_path(document.uri)
-        info = self._import_info(document, current_path, root, language)
+        info = self._import_info(document, root, language)
         candidates: list[Snippet] = []
         found: set[str] = set()
         others = [
@@ -141,15 +154,13 @@ class CrossFileContext:
         for path in info.files:
             file_info = self._file(path, language)
             if file_info is not None:
-                sources.append(
-                    (path.as_uri(), display_path(path, root), file_info.definitions, 1.0)
-                )
+                shown = self.shown_path(file_info.uri, root)
+                sources.append((file_info.uri, shown, file_info.definitions, 1.0))
         open_paths = {s[0] for s in sources}
         for other in others:
             if other.uri in open_paths:
                 continue
-            other_path = uri_to_path(other.uri)
-            shown = display_path(other_path, root) if other_path else other.uri
+            shown = self.shown_path(other.uri, root)
             sources.append((other.uri, shown, self._document_definitions(other), 0.7))
         for rank, name in enumerate(names):
             lookup = info.aliases.get(name, name)
@@ -222,7 +233,7 @@ class CrossFileContext:
     # ----- sources ----------------------------------------------------------------------
 
     def _import_info(
-        self, document: Document, path: Path | None, root: Path | None, language: str | None
+        self, document: Document, root: Path | None, language: str | None
     ) -> _ImportInfo:
         head = document.text[:IMPORT_SCAN_CHARS]
         digest = hashlib.blake2b(head.encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -231,6 +242,7 @@ class CrossFileContext:
             return cached
         files: list[Path] = []
         aliases: dict[str, str] = {}
+        path = uri_to_path(document.uri)
         if path is not None:
             for item in imports(head, language):
                 for resolved in resolve_import(item, path, root, language):
@@ -261,9 +273,8 @@ class CrossFileContext:
             return None
         from ..documents import language_for_path
 
-        info = _FileInfo(
-            stamp, text, _table(definitions(text, language_for_path(path) or language))
-        )
+        table = _table(definitions(text, language_for_path(path) or language))
+        info = _FileInfo(stamp, text, table, path.as_uri())
         self._files[path] = info
         while len(self._files) > _FILE_CACHE_SIZE:
             self._files.popitem(last=False)
@@ -310,8 +321,7 @@ class CrossFileContext:
             text = source.text[start_offset:end_offset].rstrip("\n")
             if not text.strip():
                 continue
-            path = uri_to_path(uri)
-            shown = display_path(path, root) if path else uri
+            shown = self.shown_path(uri, root)
             out.append(Snippet("recent-edit", shown, uri, start, end, text, 0.5 - rank * 0.03))
         return out
 
@@ -332,9 +342,12 @@ class CrossFileContext:
         for other in others:
             windows = self._document_windows(other)
             top: tuple[float, int] | None = None
+            size = len(query)
             for line, words in windows:
-                union = len(query | words)
-                score = len(query & words) / union if union else 0.0
+                common = len(query & words)
+                if not common:
+                    continue
+                score = common / (size + len(words) - common)  # Jaccard
                 if top is None or score > top[0]:
                     top = (score, line)
             if top is None or top[0] < SIMILAR_MIN_SCORE:
@@ -351,8 +364,7 @@ class CrossFileContext:
                     break
                 end_offset = nxt + 1
                 end_line += 1
-            path = uri_to_path(other.uri)
-            shown = display_path(path, root) if path else other.uri
+            shown = self.shown_path(other.uri, root)
             best.append(
                 Snippet(
                     "similar",
@@ -396,3 +408,25 @@ def _table(found: list[Definition]) -> dict[str, list[Definition]]:
     for definition in found:
         table.setdefault(definition.name, []).append(definition)
     return table
+
+
+def context_for_file(
+    path: Path,
+    text: str,
+    offset: int,
+    *,
+    root: Path | None,
+    budget_tokens: int,
+    language: str | None = None,
+    open_documents: Iterable[Document] = (),
+) -> list[tuple[str, str]]:
+    """The cross-file snippets for a completion at ``offset`` of a file on disk, as
+    ``(path, text)`` pairs for ``build_autocomplete_prompt(context=...)``: the same
+    selection the server makes, for tools such as the quality benchmark (FIM+context)."""
+    from ..documents import language_for_path
+
+    document = Document(path.resolve().as_uri(), text, 0, language or language_for_path(path) or "")
+    others = list(open_documents)
+    context = CrossFileContext(lambda: [document, *others], lambda: root)
+    result = context.gather(document, offset, budget_tokens)
+    return [(snippet.path, snippet.text) for snippet in result.snippets]
