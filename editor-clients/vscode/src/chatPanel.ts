@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { summarizeChatContext } from './contextView';
 import { ApplyArgs, ChatMessage, ChatParams, ChatProgress, ChatResult, LspRange, Methods, ServerCommands } from './protocol';
 import type { ServerApi } from './serverController';
 import type { FromWebview, ToWebview } from './webview/messages';
@@ -106,7 +107,7 @@ export class ChatPanel implements vscode.Disposable {
       }
       const result = await this.server.request<ChatResult>(Methods.chat, params, cancellation.token);
       this.history.push({ role: 'assistant', content: result.content });
-      this.post({ type: 'assistantEnd', id, content: result.content, model: result.model });
+      this.post({ type: 'assistantEnd', id, content: result.content, model: result.model, context: summarizeChatContext(result.context) });
     } catch (error) {
       // Keep the history consistent: a question without an answer is dropped.
       this.history.pop();

@@ -1,4 +1,4 @@
-import type { ContextAnswer, ContextSnippet } from './protocol';
+import type { ChatResult, ContextAnswer, ContextSnippet } from './protocol';
 
 /** The scheme of the read-only documents that show `bytebuddy/context` answers. */
 export const CONTEXT_SCHEME = 'bytebuddy-context';
@@ -75,4 +75,20 @@ export function formatContextReport(answer: ContextAnswer, where: string): strin
     }
   }
   return out.join('\n');
+}
+
+/** One line for a chat answer: the workspace code @workspace/@file added, or why none. */
+export function summarizeChatContext(context: ChatResult['context']): string | undefined {
+  if (context === undefined) {
+    return undefined;
+  }
+  const places = context.snippets.map((snippet) => (snippet.kind === 'file' ? snippet.path : `${snippet.path}:${lines(snippet)}`));
+  const parts: string[] = [];
+  if (places.length > 0) {
+    parts.push(`Context: ${places.join(', ')}`);
+  }
+  if (context.reason) {
+    parts.push(places.length > 0 ? context.reason : `No workspace context: ${context.reason}`);
+  }
+  return parts.join(' · ');
 }

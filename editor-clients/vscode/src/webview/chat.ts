@@ -126,6 +126,13 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
         footer.className = 'model';
         footer.textContent = message.model;
         answer.element.appendChild(footer);
+        if (message.context !== undefined) {
+          // What @workspace / @file added to the prompt: the user sees what was sent.
+          const context = document.createElement('div');
+          context.className = 'context';
+          context.textContent = message.context;
+          answer.element.appendChild(context);
+        }
       }
       break;
     }

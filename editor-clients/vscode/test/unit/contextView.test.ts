@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as vscode from 'vscode';
 import { CommandDeps, ContextDocument, registerCommands, showContext } from '../../src/commands';
-import { CONTEXT_SCHEME, formatContextReport } from '../../src/contextView';
+import { CONTEXT_SCHEME, formatContextReport, summarizeChatContext } from '../../src/contextView';
 import type { ContextAnswer } from '../../src/protocol';
 import { commands as fakeCommands, contentProviders } from './vscode-mock';
 
@@ -125,5 +125,23 @@ describe('showContext', () => {
     const result = await showContext(deps, new ContextDocument());
     expect(result).toBeUndefined();
     expect(mocked.window.showErrorMessage).toHaveBeenCalledWith(expect.stringContaining('unknown document'));
+  });
+});
+
+describe('summarizeChatContext', () => {
+  it('names the files and lines @workspace/@file added, or why nothing', () => {
+    expect(summarizeChatContext(undefined)).toBeUndefined();
+    expect(
+      summarizeChatContext({
+        snippets: [
+          { ...answer.snippets[0], kind: 'file', path: 'charts.py', text: undefined },
+          { ...answer.snippets[0], kind: 'retrieved', text: undefined },
+        ],
+        reason: null,
+      }),
+    ).toBe('Context: charts.py, geometry.py:5-7');
+    expect(summarizeChatContext({ snippets: [], reason: 'index not built yet (building, 3 files seen)' })).toBe(
+      'No workspace context: index not built yet (building, 3 files seen)',
+    );
   });
 });
