@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 CONTEXT_METHOD = "bytebuddy/context"
 CONTEXT_ROLES = ("autocomplete", "chat", "edit")
+# After start-up the first completions come first; the index builds a moment later.
+INDEX_START_DELAY_S = 1.0
 
 
 class _Ref(BaseModel):
@@ -209,6 +211,7 @@ def register(server: ByteBuddyServer) -> None:
     engine.embed_chain = lambda: server.config.chain("embed")
     engine.remote_embedding_allowed = lambda: _remote_embedding_allowed(server)
     engine.on_progress = IndexProgress(server)
+    engine.start_delay_s = INDEX_START_DELAY_S
 
     def configure() -> None:
         engine.configure(_options(server))

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 AUTOCOMPLETE_CONTEXT_SHARE = 0.25
 RETRIEVAL_LIMIT = 12
 QUERY_EMBED_TIMEOUT_S = 3.0
+# Pause between embedding batches: background work must leave the CPU to completions.
+EMBED_PAUSE_S = 0.02
 _QUERY_CACHE = 64
 
 ProgressCallback = Callable[[IndexStatus], None]
@@ -132,6 +134,9 @@ class ContextEngine:
         self._local: LocalEmbedder | None = None
         self._semantic_note: str | None = None
         self._query_vectors: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        # The server waits this long after start-up before indexing, so the first
+        # completions do not compete with the build (the CLI does not wait).
+        self.start_delay_s = 0.0
 
     # ----- configuration ------------------------------------------------------------------
 
@@ -194,6 +199,8 @@ class ContextEngine:
 
     async def _build(self, index: WorkspaceIndex) -> None:
         try:
+            if self.start_delay_s:
+                await asyncio.sleep(self.start_delay_s)
             status = await asyncio.to_thread(index.build, self._progress)
             logger.info(
                 "workspace index: %d files, %d chunks in %.1f s",
@@ -271,7 +278,7 @@ class ContextEngine:
             index.set_embedder(embedder, VectorCache.for_model(embedder.key))
         self._embedder = embedder
         try:
-            await index.embed_pending(self._progress)
+            await index.embed_pending(self._progress, EMBED_PAUSE_S)
         except Exception as exc:  # the lexical index keeps working
             logger.warning("workspace embeddings stopped: %s", exc)
             index.status.semantic = f"{note}; failed: {exc}"

@@ -15,6 +15,7 @@ fused by reciprocal rank.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -249,7 +250,9 @@ class WorkspaceIndex:
                         return out
         return out
 
-    async def embed_pending(self, on_progress: Callable[[IndexStatus], None] | None = None) -> int:
+    async def embed_pending(
+        self, on_progress: Callable[[IndexStatus], None] | None = None, pause_s: float = 0.0
+    ) -> int:
         """Give every chunk a vector (cache first, then the embedder); returns how many
         were computed (not found in the cache)."""
         embedder, cache = self.embedder, self._cache
@@ -284,6 +287,8 @@ class WorkspaceIndex:
                             self._vectors.set(cid, vector)
                 computed += len(part)
                 self.status.embedded = len(self._vectors)
+                if pause_s:
+                    await asyncio.sleep(pause_s)
                 if on_progress is not None:
                     on_progress(self.status)
             self.status.embedded = len(self._vectors)
