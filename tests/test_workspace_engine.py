@@ -83,3 +83,33 @@ async def test_retrieval_says_why_nothing_came_back(tmp_path: Path) -> None:
         tight.snippets == [] and tight.reason is not None and tight.reason.startswith("budget full")
     )
     engine.stop_index()
+
+
+async def test_a_burst_of_file_events_is_indexed_in_one_pass(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def alpha():\n    pass\n")
+    engine = ContextEngine(lambda: [], lambda: tmp_path)
+    engine.configure(ContextOptions(embeddings="off"))
+    engine.start_index()
+    await engine.wait_for_index()
+    passes = 0
+    original = engine._drain_updates
+
+    async def counting() -> None:
+        nonlocal passes
+        passes += 1
+        await original()
+
+    engine._drain_updates = counting  # type: ignore[method-assign]
+    for number in range(30):
+        path = tmp_path / f"gen{number}.py"
+        path.write_text(f"def generated_function_{number}():\n    pass\n")
+        engine.note_file_event(path.as_uri(), deleted=False)
+    (tmp_path / "a.py").unlink()
+    engine.note_file_event((tmp_path / "a.py").as_uri(), deleted=True)
+    assert engine._updater is not None
+    await engine._updater
+    assert passes == 1
+    found = await engine.retrieve("generated_function_17")
+    assert found.snippets[0].path == "gen17.py"
+    assert (await engine.retrieve("alpha")).snippets == []
+    engine.stop_index()

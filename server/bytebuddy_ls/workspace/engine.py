@@ -137,6 +137,8 @@ class ContextEngine:
         # The server waits this long after start-up before indexing, so the first
         # completions do not compete with the build (the CLI does not wait).
         self.start_delay_s = 0.0
+        self._pending: set[Path] = set()
+        self._updater: asyncio.Task[None] | None = None
 
     # ----- configuration ------------------------------------------------------------------
 
@@ -422,17 +424,27 @@ class ContextEngine:
             self._schedule_update(path)
 
     def _schedule_update(self, path: Path) -> None:
-        index = self.index
-        if index is None:
+        """Queue a file for re-indexing. One worker drains the queue, so a burst of
+        events (a branch switch) costs one pass and one embedding refresh, not one each."""
+        if self.index is None:
             return
+        self._pending.add(path)
+        if self._updater is None or self._updater.done():
+            self._updater = asyncio.ensure_future(self._drain_updates())
+            self._updater.add_done_callback(_log_failure)
 
-        async def update() -> None:
-            await asyncio.to_thread(index.update_if_indexable, path)
-            if index.embedder is not None:
+    async def _drain_updates(self) -> None:
+        while self._pending and self.index is not None:
+            index = self.index
+            paths, self._pending = self._pending, set()
+
+            def update_all(index: WorkspaceIndex = index, paths: set[Path] = paths) -> None:
+                for path in paths:
+                    index.update_if_indexable(path)
+
+            await asyncio.to_thread(update_all)
+            if index.embedder is not None and self.index is index:
                 await self.refresh_embeddings()
-
-        task = asyncio.ensure_future(update())
-        task.add_done_callback(_log_failure)
 
     def status_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"state": self.index_state()}
