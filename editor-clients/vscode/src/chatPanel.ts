@@ -107,7 +107,15 @@ export class ChatPanel implements vscode.Disposable {
       }
       const result = await this.server.request<ChatResult>(Methods.chat, params, cancellation.token);
       this.history.push({ role: 'assistant', content: result.content });
-      this.post({ type: 'assistantEnd', id, content: result.content, model: result.model, context: summarizeChatContext(result.context) });
+      const context = summarizeChatContext(result.context);
+      this.post({
+        type: 'assistantEnd',
+        id,
+        content: result.content,
+        model: result.model,
+        ...(result.truncated === true ? { truncated: true } : {}),
+        ...(context !== undefined ? { context } : {}),
+      });
     } catch (error) {
       // Keep the history consistent: a question without an answer is dropped.
       this.history.pop();

@@ -18,62 +18,26 @@ built, nothing relevant, budget full).
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pydantic import BaseModel, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..documents import Document
 from ..log import logger
+from ..lsp_types import CONTEXT_METHOD, ContextParams
 from ..prompting.tokens import estimate_tokens
-from ..workspace.engine import ContextEngine, ContextOptions
-from ..workspace.index import IndexStatus
-from ..workspace.paths import workspace_root_of
 
 if TYPE_CHECKING:
+    from ..documents import Document
     from ..server import ByteBuddyServer
+    from ..workspace.engine import ContextEngine, ContextOptions
+    from ..workspace.index import IndexStatus
     from .autocomplete import Autocomplete, AutocompletePlan
 
-CONTEXT_METHOD = "bytebuddy/context"
 CONTEXT_ROLES = ("autocomplete", "chat", "edit")
 # After start-up the first completions come first; the index builds a moment later.
 INDEX_START_DELAY_S = 1.0
-
-
-class _Ref(BaseModel):
-    uri: str
-
-
-class _Position(BaseModel):
-    line: int
-    character: int
-
-
-class _Range(BaseModel):
-    start: _Position
-    end: _Position
-
-
-class ContextParams(BaseModel):
-    textDocument: _Ref
-    position: _Position | None = None
-    range: _Range | None = None
-    role: str = "autocomplete"
-    query: str | None = None
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {key: _plain(item) for key, item in value._asdict().items()}
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 def plan_json(plan: AutocompletePlan, engine: ContextEngine | None) -> dict[str, Any]:
@@ -191,32 +155,56 @@ def _supports_progress(server: ByteBuddyServer) -> bool:
 
 
 def _options(server: ByteBuddyServer) -> ContextOptions:
+    from ..workspace.engine import ContextOptions
+
     loaded = server.config.loaded
     config = loaded.config.context if loaded is not None else None
     return ContextOptions.from_config(config, server.settings.context)
 
 
-def _remote_embedding_allowed(server: ByteBuddyServer) -> bool:
-    """The trust switch: a config that came with the workspace (not yet trusted by
-    the user) never sends workspace text to a remote embedder."""
-    from ..config import ConfigSourceKind
-
-    loaded = server.config.loaded
-    return loaded is not None and loaded.kind != ConfigSourceKind.WORKSPACE
-
-
-def register(server: ByteBuddyServer) -> None:
+async def answer_context(server: ByteBuddyServer, params: ContextParams) -> dict[str, Any]:
+    if params.role not in CONTEXT_ROLES:
+        raise JsonRpcInvalidParams(
+            f"{CONTEXT_METHOD}: role must be one of {', '.join(CONTEXT_ROLES)}"
+        )
+    document = server.documents.get(params.text_document.uri)
+    if document is None:
+        raise JsonRpcInvalidParams(
+            f"unknown document {params.text_document.uri}: open it in the editor first"
+        )
+    point = params.position or (params.range.start if params.range else None)
+    if point is None:
+        raise JsonRpcInvalidParams(f"{CONTEXT_METHOD} needs a position or a range")
+    offset = document.offset_at(point)
     engine = server.context_engine
+    engine.configure(_options(server))
+    if params.role == "autocomplete":
+        return await inspect_autocomplete(server.autocomplete, document, offset)
+    query = params.query or query_near(document, offset)
+    return await inspect_retrieval(engine, params.role, query)
+
+
+def setup_engine(server: ByteBuddyServer) -> None:
+    """Bind the context engine to the server's services, once the config is loaded."""
+    from ..workspace.engine import remote_embedding_allowed
+
+    engine = server.context_engine
+    if engine.client is not None:
+        return
     engine.client = server.inference
     engine.embed_chain = lambda: server.config.chain("embed")
-    engine.remote_embedding_allowed = lambda: _remote_embedding_allowed(server)
+    engine.remote_embedding_allowed = lambda: remote_embedding_allowed(server.config.loaded)
     engine.on_progress = IndexProgress(server)
     engine.start_delay_s = INDEX_START_DELAY_S
 
+
+def register(server: ByteBuddyServer) -> None:
     def configure() -> None:
-        engine.configure(_options(server))
         if server.config.loaded is None:
             return
+        setup_engine(server)
+        engine = server.context_engine
+        engine.configure(_options(server))
         had_index = engine.index is not None
         start_index(server)
         if had_index and engine.index is not None:
@@ -225,51 +213,23 @@ def register(server: ByteBuddyServer) -> None:
     server.on_config_changed(configure)
 
     @server.feature(CONTEXT_METHOD)
-    async def context(raw: Any) -> dict[str, Any]:
-        try:
-            params = ContextParams.model_validate(_plain(raw))
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise JsonRpcInvalidParams(
-                f"{CONTEXT_METHOD} expects {{textDocument: {{uri}}, position | range, role?, "
-                f"query?}}: {where}: {error['msg']}"
-            ) from None
-        if params.role not in CONTEXT_ROLES:
-            raise JsonRpcInvalidParams(
-                f"{CONTEXT_METHOD}: role must be one of {', '.join(CONTEXT_ROLES)}"
-            )
-        document = server.documents.get(params.textDocument.uri)
-        if document is None:
-            raise JsonRpcInvalidParams(
-                f"unknown document {params.textDocument.uri}: open it in the editor first"
-            )
-        point = params.position or (params.range.start if params.range else None)
-        if point is None:
-            raise JsonRpcInvalidParams(f"{CONTEXT_METHOD} needs a position or a range")
-        offset = document.offset_at(types.Position(line=point.line, character=point.character))
-        engine.configure(_options(server))
-        if params.role == "autocomplete":
-            return await inspect_autocomplete(server.autocomplete, document, offset)
-        query = params.query or query_near(document, offset)
-        return await inspect_retrieval(engine, params.role, query)
+    async def context(params: ContextParams) -> dict[str, Any]:
+        return await answer_context(server, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        engine = server.context_engine
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 engine.note_change(params.text_document.uri, change.range.start.line)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(params: types.DidSaveTextDocumentParams) -> None:
-        engine.note_saved(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        engine.note_closed(params.text_document.uri)
+        server.context_engine.note_saved(params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched(params: types.DidChangeWatchedFilesParams) -> None:
+        engine = server.context_engine
         for event in params.changes:
             engine.note_file_event(event.uri, event.type == types.FileChangeType.Deleted)
 
@@ -278,7 +238,6 @@ def start_index(server: ByteBuddyServer) -> None:
     """After the config loaded: build the index in the background (never awaited by a
     request) and ask the client to tell us about files changed outside the editor."""
     engine = server.context_engine
-    engine.configure(_options(server))
     if engine.start_index() is None:
         return
     capabilities = server.client_capabilities
@@ -296,77 +255,6 @@ def start_index(server: ByteBuddyServer) -> None:
             server.client_register_capability(types.RegistrationParams([registration]))
         except Exception:
             logger.debug("file watcher registration failed", exc_info=True)
-
-
-# ----- `bytebuddy-ls context FILE:LINE:COL` ------------------------------------------------
-
-
-def run_context_cli(
-    point: str, config_path: str | None, role: str, query: str | None, as_json: bool
-) -> int:
-    import json
-
-    from ..config import ConfigSourceKind, models_for_role
-    from ..config.report import load_or_report
-    from ..documents import language_for_path
-    from ..inference import HostPolicy, InferenceClient
-    from ..log import setup_logging
-    from .autocomplete import Autocomplete, parse_point
-
-    setup_logging("error")
-    try:
-        path, line, column = parse_point(point)
-    except ValueError:
-        print(f"expected FILE:LINE:COL (1-based), got '{point}'", file=sys.stderr)
-        return 1
-    if role not in CONTEXT_ROLES:
-        print(f"--role must be one of {', '.join(CONTEXT_ROLES)}", file=sys.stderr)
-        return 1
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
-        return 1
-    loaded = load_or_report(config_path)
-    if loaded is None:
-        return 1
-    path = path.resolve()
-    document = Document(path.as_uri(), text, 0, language_for_path(path) or "")
-    offset = document.offset_at(types.Position(line=line - 1, character=0))
-    offset = min(offset + column - 1, document.line_end(offset))
-    root = workspace_root_of(path)
-
-    async def inspect() -> dict[str, Any]:
-        client = InferenceClient(user_agent="cli")
-        client.set_host_policy(HostPolicy.for_config(loaded))
-        engine = ContextEngine(lambda: [document], lambda: root)
-        engine.client = client
-        engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
-        engine.remote_embedding_allowed = lambda: loaded.kind != ConfigSourceKind.WORKSPACE
-        engine.configure(ContextOptions.from_config(loaded.config.context))
-        try:
-            if role == "autocomplete":
-                autocomplete = Autocomplete(
-                    client,
-                    lambda r: models_for_role(loaded.config, r),
-                    debounce_ms=lambda: 0,
-                    workspace_root=lambda: str(root),
-                    context=engine,
-                )
-                return await inspect_autocomplete(autocomplete, document, offset)
-            if engine.start_index() is not None:
-                await engine.wait_for_index()
-            return await inspect_retrieval(engine, role, query or query_near(document, offset))
-        finally:
-            engine.stop_index()
-            await client.aclose()
-
-    answer = asyncio.run(inspect())
-    if as_json:
-        print(json.dumps(answer, indent=2, ensure_ascii=False))
-    else:
-        print(format_answer(answer))
-    return 0
 
 
 def format_answer(answer: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from ..config.schema import ModelConfig
 from .errors import ProtocolError, UnsupportedOperationError
 from .openai_compat import join_v1
-from .routing import Router, split_provider
+from .routing import Router, is_endpoint_url, split_provider
 
 EmbedProtocol = Literal["feature-extraction", "openai"]
 
@@ -38,6 +38,7 @@ class EmbedTarget:
     protocol: EmbedProtocol
     url: str
     model_field: str  # the OpenAI ``"model"`` value ("" for feature-extraction)
+    provider: str  # who serves it, for the call records
 
 
 def embed_target(model: ModelConfig, router: Router) -> EmbedTarget:
@@ -53,12 +54,15 @@ def embed_target(model: ModelConfig, router: Router) -> EmbedTarget:
         bare, provider = split_provider(model.model)
         if provider is None or provider in _POLICIES or provider == "hf-inference":
             url = f"{base}/hf-inference/models/{quote(bare, safe='/')}/pipeline/feature-extraction"
-            return EmbedTarget("feature-extraction", url, "")
+            return EmbedTarget("feature-extraction", url, "", "hf-inference")
         route = _PROVIDER_ROUTES.get(provider, "/v1/embeddings")
-        return EmbedTarget("openai", f"{base}/{provider}{route}", bare)
+        return EmbedTarget("openai", f"{base}/{provider}{route}", bare, provider)
+    served_by = (
+        "endpoint" if is_endpoint_url(base) else ("openai" if model.provider == "openai" else "tgi")
+    )
     if model.provider == "openai" or base.endswith("/v1"):
-        return EmbedTarget("openai", join_v1(base, "embeddings"), model.model)
-    return EmbedTarget("feature-extraction", f"{base}/embed", "")
+        return EmbedTarget("openai", join_v1(base, "embeddings"), model.model, served_by)
+    return EmbedTarget("feature-extraction", f"{base}/embed", "", served_by)
 
 
 def request_body(target: EmbedTarget, texts: list[str]) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .templates import literal_text, mentions, render_template
+
 PromptKind = Literal["fim", "prefix", "chat"]
 RepoFormat = Literal["qwen", "starcoder2", "codegemma"]
 ContextFiles = Sequence[tuple[str, str]]  # (path shown to the model, text)
@@ -246,7 +248,7 @@ def build_autocomplete_prompt(
     """The prompt for one autocomplete request.
 
     ``template`` is ``promptTemplates.autocomplete``: it overrides the family table (see
-    ``render_template`` for its variables). ``chat_only`` forces the hole-filling chat
+    ``render_fim_template`` for its variables). ``chat_only`` forces the hole-filling chat
     prompt, for transports that only speak chat completions (e.g. the router's
     OpenAI-compatible route). ``filename`` should be workspace-relative when possible.
     ``context``: snippets of other files, rendered as the module docstring says;
@@ -264,7 +266,7 @@ def build_autocomplete_prompt(
             context_format="chat" if context else None,
         )
     if template is not None:
-        rendered = render_template(
+        rendered = render_fim_template(
             template,
             prefix=prefix,
             suffix=suffix,
@@ -274,8 +276,8 @@ def build_autocomplete_prompt(
             context=context_as_comments(context, language),
         )
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
-        kind: PromptKind = "fim" if _mentions(template, "suffix") else "prefix"
-        uses_context = bool(context) and _mentions(template, "context")
+        kind: PromptKind = "fim" if mentions(template, "suffix") else "prefix"
+        uses_context = bool(context) and mentions(template, "context")
         return AutocompletePrompt(
             kind=kind,
             prompt=rendered,
@@ -374,10 +376,7 @@ def context_as_comments(context: ContextFiles, language: str | None) -> str:
     return "".join(out)
 
 
-_TEMPLATE_VARIABLE = re.compile(r"\{\{\{\s*(\w+)\s*\}\}\}|\{\{\s*(\w+)\s*\}\}")
-
-
-def render_template(
+def render_fim_template(
     template: str,
     *,
     prefix: str,
@@ -387,14 +386,9 @@ def render_template(
     repo_name: str | None = None,
     context: str = "",
 ) -> str:
-    """Fill a mustache-like autocomplete template in one pass.
-
-    ``{{{name}}}`` and ``{{name}}`` (inner spaces allowed) both insert the raw value: code
-    is never HTML-escaped. Variables: prefix, suffix, filename (alias filepath), language,
-    reponame (alias repo_name), context (other files' snippets as comments). Unknown
-    names are left as written so a typo is visible in
-    the debug log; sections (``{{#x}}``) are not supported.
-    """
+    """Fill an autocomplete template (see :func:`templates.render_template`). Variables:
+    prefix, suffix, filename (alias filepath), language, reponame (alias repo_name),
+    context (other files' snippets as comments)."""
     values = {
         "prefix": prefix,
         "suffix": suffix,
@@ -405,19 +399,7 @@ def render_template(
         "repo_name": repo_name or "",
         "context": context,
     }
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name.lower(), match.group(0))
-
-    return _TEMPLATE_VARIABLE.sub(substitute, template)
-
-
-def _mentions(template: str, variable: str) -> bool:
-    return any(
-        (m.group(1) or m.group(2)).lower() == variable
-        for m in _TEMPLATE_VARIABLE.finditer(template)
-    )
+    return render_template(template, values)
 
 
 # Control-looking tokens in a template's literal text: <fim_prefix>, <|x|>, <｜x｜>, [SUFFIX].
@@ -425,7 +407,7 @@ _CONTROL_TOKEN = re.compile(r"<\|?[A-Za-z_▁][\w▁]*\|?>|<｜[^｜<>\s]{1,40}�
 
 
 def _template_tokens(template: str) -> tuple[str, ...]:
-    literal = _TEMPLATE_VARIABLE.sub(" ", template)
+    literal = literal_text(template)
     return _unique(tuple(m.group(0) for m in _CONTROL_TOKEN.finditer(literal)))
 
 
@@ -461,7 +443,7 @@ def _chat_messages(
     context: ContextFiles = (),
 ) -> list[tuple[str, str]]:
     if template is not None:
-        user = render_template(
+        user = render_fim_template(
             template,
             prefix=prefix,
             suffix=suffix,

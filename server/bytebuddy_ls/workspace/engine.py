@@ -30,9 +30,9 @@ from .files import DEFAULT_MAX_FILE_BYTES, FilePolicy
 from .index import IndexStatus, WorkspaceIndex
 from .paths import display_path, uri_to_path
 from .snippets import Snippet, select
-from .vectors import VectorCache
 
 if TYPE_CHECKING:
+    from ..config.loader import LoadedConfig
     from ..config.schema import ContextConfig, ModelConfig
     from ..config.settings import ContextSettings
     from ..inference import InferenceClient
@@ -102,6 +102,15 @@ class Retrieval:
     tokens: int = 0
     reason: str | None = None
     semantic: bool = False
+
+
+def remote_embedding_allowed(loaded: LoadedConfig | None) -> bool:
+    """The trust switch: may workspace text go to a remote embedder? Not while the active
+    config is the workspace's own (``<repo>/.bytebuddy/config.yaml``): a repository must
+    not be able to send its reader's code to a host it names."""
+    from ..config.loader import ConfigSourceKind
+
+    return loaded is not None and loaded.kind != ConfigSourceKind.WORKSPACE
 
 
 def is_remote_model(model: ModelConfig) -> bool:
@@ -277,6 +286,8 @@ class ContextEngine:
             index.set_embedder(None)
             return
         if index.embedder is None or index.embedder.key != embedder.key:
+            from .vectors import VectorCache
+
             index.set_embedder(embedder, VectorCache.for_model(embedder.key))
         self._embedder = embedder
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sqlite3
 import threading
 from array import array
 from collections.abc import Iterable
@@ -40,6 +39,8 @@ class VectorCache:
     """SQLite table key → float32 vector, safe to use from several threads."""
 
     def __init__(self, path: Path) -> None:
+        import sqlite3  # only when semantic search is in use
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
