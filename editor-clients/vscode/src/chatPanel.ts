@@ -107,14 +107,14 @@ export class ChatPanel implements vscode.Disposable {
       }
       const result = await this.server.request<ChatResult>(Methods.chat, params, cancellation.token);
       this.history.push({ role: 'assistant', content: result.content });
-      const context = summarizeChatContext(result.context);
+      const added = summarizeChatContext(result.context);
       this.post({
         type: 'assistantEnd',
         id,
         content: result.content,
         model: result.model,
         ...(result.truncated === true ? { truncated: true } : {}),
-        ...(context !== undefined ? { context } : {}),
+        ...(added !== undefined ? { context: added } : {}),
       });
     } catch (error) {
       // Keep the history consistent: a question without an answer is dropped.
