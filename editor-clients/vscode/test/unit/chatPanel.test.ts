@@ -79,7 +79,7 @@ describe('ChatPanel', () => {
   });
 
   it('shows which workspace code @workspace added to the question', async () => {
-    const snippet = { kind: 'retrieved', path: 'geo.py', uri: 'file:///ws/geo.py', startLine: 4, endLine: 9, score: 0.5, tokens: 40 };
+    const snippet = { kind: 'retrieved' as const, path: 'geo.py', uri: 'file:///ws/geo.py', startLine: 4, endLine: 9, score: 0.5, tokens: 40 };
     const server = streamingServer([], { content: 'A', model: 'm', context: { snippets: [snippet], reason: null } });
     panel = ChatPanel.show(vscode.Uri.file('/ext'), server, () => undefined);
     await lastPanel().webview.receive({ type: 'ready' });
