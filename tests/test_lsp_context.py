@@ -336,3 +336,38 @@ async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
             )
         )
         assert "not found in the workspace: ../outside.py" in result["context"]["reason"]
+
+
+async def test_edit_instruction_mentions_bring_workspace_code(
+    hf_server: HFTestServer, tmp_path: Path
+) -> None:
+    root = workspace(tmp_path)
+    uri = (root / "main.py").as_uri()
+    hf_server.script(reply="```python\n    return distance(p, q, squared=True)\n```")
+    async with running_server(
+        cwd=tmp_path, root=root, init_options={"config": chat_config(hf_server)}
+    ) as session:
+        session.open(uri, MAIN + "p, q)\n")
+        result = _as_dict(
+            await session.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="bytebuddy.edit",
+                    arguments=[
+                        {
+                            "uri": uri,
+                            "range": {
+                                "start": {"line": 4, "character": 0},
+                                "end": {"line": 4, "character": 25},
+                            },
+                            "instruction": "use the squared form from @file:geometry.py",
+                        }
+                    ],
+                )
+            )
+        )
+        (request,) = [r for r in hf_server.requests if r.path == "/v1/chat/completions"]
+        sent = json.dumps(request.json["messages"])
+        assert "@file" not in sent and "use the squared form from" in sent
+        assert "Euclidean distance between two points" in sent  # geometry.py came along
+        assert [s["path"] for s in result["context"]["snippets"]] == ["geometry.py"]
+        assert result["applied"] is True
