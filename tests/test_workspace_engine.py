@@ -56,6 +56,12 @@ async def test_untrusted_workspace_never_uses_a_remote_embedder(tmp_path: Path) 
         engine.embed_chain = lambda: []
         embedder, note = engine.choose_embedder()
         assert isinstance(embedder, LocalEmbedder) and "local" in note
+        # ...unless a model runs in-process: it needs the CPU (explicit "local" still works).
+        engine.local_generation = lambda: True
+        embedder, note = engine.choose_embedder()
+        assert embedder is None and "in-process" in note
+        engine.configure(ContextOptions(embeddings="local"))
+        assert isinstance(engine.choose_embedder()[0], LocalEmbedder)
         engine.configure(ContextOptions(embeddings="off"))
         assert engine.choose_embedder() == (None, "off (context.embeddings: off)")
     finally:
