@@ -18,6 +18,7 @@ from . import (
     code_actions,
     completion,
     configuration,
+    context,
     edit,
     inline_completion,
     models,
@@ -36,6 +37,7 @@ FEATURES = (
     apply,
     code_actions,
     chat,
+    context,
     usage,
 )
 
