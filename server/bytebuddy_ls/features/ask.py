@@ -77,13 +77,21 @@ async def ask_model(
         if template and render_prompt is not None:
             prompt = render_prompt(template, first)
             text, served = await server.inference.generate_chain(
-                models, prompt, params_for, on_wait=progress.on_wait, role=role,
+                models,
+                prompt,
+                params_for,
+                on_wait=progress.on_wait,
+                role=role,
                 operation=operation,
             )
         else:
             chat = [ChatMessage(role=r, content=c) for r, c in messages]
             text, served = await server.inference.chat_chain(
-                models, chat, params_for, on_wait=progress.on_wait, role=role,
+                models,
+                chat,
+                params_for,
+                on_wait=progress.on_wait,
+                role=role,
                 operation=operation,
             )
     except InferenceError as error:

@@ -37,7 +37,7 @@ from ..inference import (
     WaitCallback,
     WaitEvent,
 )
-from ..prompting.context import cut_context, prompt_token_budget
+from ..prompting.context import ContextWindow, cut_context, prompt_token_budget
 from ..prompting.fim import (
     AutocompletePrompt,
     build_autocomplete_prompt,
@@ -82,6 +82,18 @@ class _DocState:
     generation: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
     shown: Suggestion | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One completion's plan: what surrounds the cursor and what is asked upstream."""
+
+    window: ContextWindow
+    language: str | None
+    multiline: bool
+    prompt: AutocompletePrompt
+    params: GenerationParams
+    key: Hashable  # the answer cache's key
 
 
 class NoAutocompleteModel(Exception):
@@ -284,6 +296,26 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
+        request = await self._plan(model, document, offset)
+        raw = self._cache.get(request.key)
+        if raw is None:
+            raw = await self._shared_call(
+                request.key,
+                model,
+                request.prompt,
+                request.params,
+                automatic,
+                superseded,
+                on_wait,
+                on_upstream,
+            )
+            if raw is None:
+                return None  # superseded while waiting
+            self._cache[request.key] = raw
+        return self._suggestion(request, raw, model, document, offset)
+
+    async def _plan(self, model: ModelConfig, document: Document, offset: int) -> _Request:
+        """The context window, prompt and parameters for a completion at ``offset``."""
         options = model.defaultCompletionOptions
         limits = await self.inference.limits(model)
         configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
@@ -296,9 +328,6 @@ class Autocomplete:
         window = cut_context(document.text, offset, max_prompt_tokens=budget)
         language = language_of(document)
         multiline = wants_multiline(window.prefix, window.suffix, language)
-        # Chat-style completion only when the user asked for it: a model without a
-        # raw-prompt route is reported, never silently completed through chat.
-        chat_only = model.autocomplete.via == "chat"
         prompt = build_autocomplete_prompt(
             model.model,
             window.prefix,
@@ -306,7 +335,9 @@ class Autocomplete:
             filename=filename_of(document.uri, self.workspace_root()),
             language=language,
             template=model.promptTemplates.autocomplete,
-            chat_only=chat_only,
+            # Chat-style completion only when the user asked for it: a model without a
+            # raw-prompt route is reported, never silently completed through chat.
+            chat_only=model.autocomplete.via == "chat",
         )
         max_tokens = configured_max if multiline else min(configured_max, SINGLE_LINE_MAX_TOKENS)
         stop = tuple(dict.fromkeys(prompt.stop + tuple(options.stop or ())))
@@ -314,33 +345,30 @@ class Autocomplete:
             stop = ("\n", *stop)
         params = GenerationParams.for_model(model, max_tokens=max_tokens, stop=stop)
         key = (model.name, prompt.kind, prompt.prompt, tuple(prompt.messages), params)
+        return _Request(window, language, multiline, prompt, params, key)
 
-        raw = self._cache.get(key)
-        if raw is None:
-            raw = await self._shared_call(
-                key, model, prompt, params, automatic, superseded, on_wait, on_upstream
-            )
-            if raw is None:
-                return None  # superseded while waiting
-            self._cache[key] = raw
+    def _suggestion(
+        self, request: _Request, raw: str, model: ModelConfig, document: Document, offset: int
+    ) -> Suggestion | None:
+        """The model's raw answer cleaned and placed at ``offset``; None if nothing is left."""
+        window, prompt = request.window, request.prompt
         if prompt.kind == "chat":
             raw = extract_chat_completion(raw, prefix=window.prefix)
         cleaned = postprocess(
             raw,
             prefix=window.prefix,
             suffix=window.suffix,
-            multiline=multiline,
-            stop=stop,
+            multiline=request.multiline,
+            stop=request.params.stop,
             special_tokens=special_tokens_for(model.model, model.promptTemplates.autocomplete),
             indent_unit=_indent_unit(window.prefix),
             reindent=prompt.kind == "chat",
-            language=language,
+            language=request.language,
         )
         if cleaned is None:
             return None
         text = cleaned.text
-        eol = eol_near(window.prefix, window.suffix)
-        if eol == "\r\n" and "\r\n" not in text:
+        if eol_near(window.prefix, window.suffix) == "\r\n" and "\r\n" not in text:
             text = text.replace("\n", "\r\n")
         line_start = document.text.rfind("\n", 0, offset) + 1
         return Suggestion(
@@ -422,11 +450,19 @@ class Autocomplete:
             if prompt.kind == "chat":
                 messages = [ChatMessage(role, content) for role, content in prompt.messages]
                 return await self.inference.chat(
-                    model, messages, params, on_wait=waited, role="autocomplete",
+                    model,
+                    messages,
+                    params,
+                    on_wait=waited,
+                    role="autocomplete",
                     automatic=automatic,
                 )
             return await self.inference.generate(
-                model, prompt.prompt, params, on_wait=waited, role="autocomplete",
+                model,
+                prompt.prompt,
+                params,
+                on_wait=waited,
+                role="autocomplete",
                 automatic=automatic,
             )
         except ModelLoadingError as error:

@@ -215,15 +215,8 @@ def build_autocomplete_prompt(
     OpenAI-compatible route). ``filename`` should be workspace-relative when possible.
     """
     family = family_for(model_id)
-    if chat_only or (template is None and family is None and is_chat_model(model_id)):
-        return AutocompletePrompt(
-            kind="chat",
-            messages=_chat_messages(prefix, suffix, filename, language, template, repo_name),
-            stop=(_CLOSE_TAG,),
-            family=None,
-        )
-    if template is not None:
-        rendered = render_fim_template(
+    rendered = (
+        render_fim_template(
             template,
             prefix=prefix,
             suffix=suffix,
@@ -231,6 +224,17 @@ def build_autocomplete_prompt(
             language=language,
             repo_name=repo_name,
         )
+        if template is not None
+        else None
+    )
+    if chat_only or (template is None and family is None and is_chat_model(model_id)):
+        return AutocompletePrompt(
+            kind="chat",
+            messages=_chat_messages(prefix, suffix, filename, language, rendered),
+            stop=(_CLOSE_TAG,),
+            family=None,
+        )
+    if template is not None and rendered is not None:
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
         kind: PromptKind = "fim" if mentions(template, "suffix") else "prefix"
         return AutocompletePrompt(
@@ -313,18 +317,11 @@ def _chat_messages(
     suffix: str,
     filename: str | None,
     language: str | None,
-    template: str | None,
-    repo_name: str | None,
+    rendered_template: str | None,
 ) -> list[tuple[str, str]]:
-    if template is not None:
-        user = render_fim_template(
-            template,
-            prefix=prefix,
-            suffix=suffix,
-            filename=filename,
-            language=language,
-            repo_name=repo_name,
-        )
+    """The hole-filling conversation; the user turn is the rendered template if any."""
+    if rendered_template is not None:
+        user = rendered_template
     else:
         label = filename or "untitled"
         if language:
