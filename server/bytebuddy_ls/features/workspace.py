@@ -108,6 +108,11 @@ def shows_documents(server: ByteBuddyServer) -> bool:
     return bool(show and show.support)
 
 
+def supports_work_done_progress(server: ByteBuddyServer) -> bool:
+    window = server.client_capabilities.window
+    return bool(window and window.work_done_progress)
+
+
 def has_inline_completion(server: ByteBuddyServer) -> bool:
     text_document = server.client_capabilities.text_document
     return text_document is not None and text_document.inline_completion is not None

@@ -109,16 +109,14 @@ def _scan_back(text: str, offset: int, budget: int) -> tuple[int, int]:
     The cursor line's text before the cursor is always included (cut from the left if it
     alone is too long). Returns (start offset, bytes used).
     """
-    low = max(0, offset - budget)
-    newline = text.rfind("\n", low, offset)
-    if newline < 0 and low > 0:
+    # The cursor line's start is found like the previous line's start of a line
+    # beginning just after the cursor.
+    line_start = _previous_line_start(text, offset + 1, budget)
+    if line_start is None or utf8_length(text[line_start:offset]) > budget:
+        low = max(0, offset - budget) if line_start is None else line_start
         start = _keep_last_bytes(text, low, offset, budget)
         return start, utf8_length(text[start:offset])
-    line_start = newline + 1
     used = utf8_length(text[line_start:offset])
-    if used > budget:
-        start = _keep_last_bytes(text, line_start, offset, budget)
-        return start, utf8_length(text[start:offset])
     return _take_whole_lines(text, line_start, used, budget, _previous_line_start)
 
 
@@ -129,19 +127,12 @@ def _scan_forward(text: str, offset: int, budget: int) -> tuple[int, int]:
     long). Returns (end offset, bytes used).
     """
     size = len(text)
-    high = min(size, offset + budget)
-    newline = text.find("\n", offset, high)
-    if newline < 0:
-        if high < size:
-            end = _keep_first_bytes(text, offset, high, budget)
-            return end, utf8_length(text[offset:end])
-        line_end = size
-    else:
-        line_end = newline + 1
-    used = utf8_length(text[offset:line_end])
-    if used > budget:
-        end = _keep_first_bytes(text, offset, line_end, budget)
+    line_end = _next_line_end(text, offset, budget) if offset < size else size
+    if line_end is None or utf8_length(text[offset:line_end]) > budget:
+        high = min(size, offset + budget) if line_end is None else line_end
+        end = _keep_first_bytes(text, offset, high, budget)
         return end, utf8_length(text[offset:end])
+    used = utf8_length(text[offset:line_end])
     return _take_whole_lines(text, line_end, used, budget, _next_line_end)
 
 
