@@ -22,7 +22,7 @@ from .documents import DocumentStore
 from .features import register_features
 from .features.status import StatusReporter
 from .log import logger, redact
-from .protocol import ByteBuddyProtocol
+from .protocol import ByteBuddyProtocol, serve_stdio
 
 if TYPE_CHECKING:
     from .config import ConfigState
@@ -181,6 +181,11 @@ class ByteBuddyServer(LanguageServer):
         }
 
     # -- plumbing ----------------------------------------------------------------
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        if stdin is None and stdout is None and serve_stdio(self):
+            return
+        super().start_io(stdin, stdout)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background task, keeping a reference so it is not garbage-collected."""

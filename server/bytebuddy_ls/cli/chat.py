@@ -8,8 +8,12 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import fail, inference_client, load_config, print_wait, run_async
+
+if TYPE_CHECKING:
+    from ..prompting.chat import DocumentContext
 
 NAME = "chat"
 HELP = "ask the chat model; the answer streams to stdout"
@@ -39,12 +43,27 @@ def parse_file_spec(spec: str) -> tuple[str, tuple[int, int] | None]:
     return match["path"], (start - 1, end)
 
 
+def read_context(file_spec: str) -> DocumentContext:
+    """The ``--file`` argument as chat context; OSError/ValueError when it cannot be read."""
+    from ..documents import language_for_path
+    from ..prompting.chat import DocumentContext
+
+    path, lines = parse_file_spec(file_spec)
+    with open(path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    return DocumentContext(
+        text=text,
+        path=path,
+        language=language_for_path(Path(path)),
+        selection=lines,
+        cursor_line=lines[0] if lines else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import models_for_role
-    from ..documents import language_for_path
     from ..features.chat import run_chat
     from ..inference import InferenceError
-    from ..prompting.chat import DocumentContext
 
     loaded = load_config(args.config)
     if loaded is None:
@@ -52,21 +71,10 @@ def run(args: argparse.Namespace) -> int:
     chain = models_for_role(loaded.config, "chat")
     if not chain:
         return fail("no model serves the 'chat' role in the config")
-    document = None
-    if args.file:
-        try:
-            path, lines = parse_file_spec(args.file)
-            with open(path, encoding="utf-8", newline="") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            return fail(f"cannot read --file: {exc}")
-        document = DocumentContext(
-            text=text,
-            path=path,
-            language=language_for_path(Path(path)),
-            selection=lines,
-            cursor_line=lines[0] if lines else None,
-        )
+    try:
+        document = read_context(args.file) if args.file else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return fail(f"cannot read --file: {exc}")
     streamed: list[str] = []
 
     def on_delta(delta: str) -> None:

@@ -23,14 +23,7 @@ from ..prompting.edit import Action, EditRequest, build_edit_messages, render_ed
 from ..prompting.extract import code_for_selection
 from .ask import answer_tokens_for, ask_model
 from .selection import Selection, selection_for
-from .workspace import (
-    display_path,
-    ensure_unchanged,
-    require_document,
-    send_workspace_edit,
-    show_message,
-    workspace_edit_for,
-)
+from .workspace import Snapshot, display_path, require_document, send_workspace_edit, show_message
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
@@ -120,7 +113,7 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
         )
     document = require_document(server, args.uri)
     selection = selection_for(document, args.range)
-    version, before = document.version, document.text
+    snapshot = Snapshot.of(document)
     instruction, added = await _with_workspace_code(server, instruction)
     outcome = await compute_edit(server, document, selection, instruction=instruction)
     if outcome.new_text is None:
@@ -128,10 +121,9 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
         return {"applied": False, "model": outcome.model, "reason": "no code in the answer"}
     if outcome.new_text == selection.text:
         return {"applied": False, "model": outcome.model, "reason": "no change"}
-    ensure_unchanged(document, version, before)
     text_edit = types.TextEdit(range=selection.range, new_text=outcome.new_text)
     applied = await send_workspace_edit(
-        server, workspace_edit_for(server, document, [text_edit]), "ByteBuddy edit"
+        server, snapshot.workspace_edit(server, [text_edit]), "ByteBuddy edit"
     )
     result: dict[str, Any] = {"applied": applied, "model": outcome.model}
     if added is not None:

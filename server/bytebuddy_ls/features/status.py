@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from lsprotocol import types
 
 from ..log import logger, redact
+from ..lsp_types import STATUS_METHOD
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
 State = Literal["ready", "busy", "loading", "error", "disabled", "unconfigured"]
-STATUS_METHOD = "bytebuddy/status"
 
 
 @dataclass(frozen=True)
