@@ -12,6 +12,8 @@ import re
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 LOGGER_NAME = "bytebuddy_ls"
 logger = logging.getLogger(LOGGER_NAME)
@@ -37,6 +39,24 @@ class SecretRegistry:
             with self._lock:
                 self._secrets = self._secrets | {secret}
 
+    def add_url(self, url: str | None) -> None:
+        """The secret parts of a URL: its userinfo and its query values."""
+        if not url:
+            return
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        if parts.username:
+            self.add(unquote(parts.username))
+            self.add(parts.username)
+        if parts.password:
+            self.add(unquote(parts.password))
+            self.add(parts.password)
+        for _name, value in parse_qsl(parts.query, keep_blank_values=False):
+            self.add(value)
+            self.add(quote(value, safe=""))
+
     def redact(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
@@ -58,6 +78,29 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _NoProtocolObjects(logging.Filter):
+    """pygls logs whole protocol objects (``InitializeParams`` with an inline config and
+    its ``apiKey``, client responses with settings) before the server has read, let alone
+    registered, the secrets in them: log their type instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and record.name.split(".", 1)[0] == "pygls":
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(_shown(arg) for arg in args)
+        return True
+
+
+_PROTOCOL_FILTER = _NoProtocolObjects()
+
+
+def _shown(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (int, float, bool)):
+        return arg
+    if isinstance(arg, str):  # method names, and "Sending data: ..." (our own output)
+        return arg
+    return f"<{type(arg).__name__}>"
+
+
 def setup_logging(level: str = "info", log_file: str | None = None) -> None:
     """Log to stderr (never stdout: stdio is the LSP channel) or to ``log_file``."""
     handler: logging.Handler
@@ -69,6 +112,7 @@ def setup_logging(level: str = "info", log_file: str | None = None) -> None:
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    handler.addFilter(_PROTOCOL_FILTER)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -19,6 +19,7 @@ from . import (
     searched_locations,
 )
 from .discovery import embedded_default_applies, no_config_hint
+from .loader import Trust
 
 
 def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | None:
@@ -30,9 +31,10 @@ def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | N
     source = find_config(workspace_root=Path.cwd(), embedded=embedded)
     if source is None:
         return None
+    trust = Trust(source.provenance)
     if source.path is None:
-        return load_config_data(source.inline, source.describe(), source.kind)
-    return load_config_file(source.path, source.kind)
+        return load_config_data(source.inline, source.describe(), source.kind, trust=trust)
+    return load_config_file(source.path, source.kind, trust=trust)
 
 
 def check_config(path: str | None) -> int:

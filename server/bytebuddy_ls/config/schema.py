@@ -39,7 +39,17 @@ LEGACY_API_HOST = "api-inference.huggingface.co"
 
 # Keys ByteBuddy/Continue configs carry that this server accepts but does not use.
 IGNORED_TOP_LEVEL_KEYS = frozenset(
-    {"name", "version", "schema", "context", "rules", "docs", "mcpServers", "data"}
+    {
+        "name",
+        "version",
+        "schema",
+        "context",
+        "rules",
+        "docs",
+        "mcpServers",
+        "data",
+        "allowedApiHosts",
+    }
 )
 
 
@@ -96,6 +106,9 @@ class ModelConfig(_Strict):
     # Set by the loader, never by the user: why this model cannot be used (e.g. a
     # missing environment variable). The rest of the config keeps working.
     unusable: str | None = Field(default=None, exclude=True)
+    # Set by the loader: False when the model comes from an untrusted workspace config
+    # (no ambient credentials; see config.trust).
+    trusted: bool = Field(default=True, exclude=True)
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -182,9 +195,6 @@ class PromptConfig(_Strict):
 class Config(_Strict):
     models: list[ModelConfig]
     prompts: list[PromptConfig] = Field(default_factory=list)
-    # Hosts (besides Hugging Face's and loopback) that may receive a secret from a
-    # workspace config. Honoured only in the user's own config (see inference.auth).
-    allowedApiHosts: list[str] = Field(default_factory=list)
 
     @field_validator("models")
     @classmethod
