@@ -25,8 +25,16 @@ def _parser() -> argparse.ArgumentParser:
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (default)")
     mode.add_argument("--tcp", action="store_true", help="listen on a TCP port")
+    mode.add_argument(
+        "--socket", metavar="PATH", help="listen on a Unix socket (mode 0600): safe to share"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --host be a non-loopback address (anyone who connects uses your tokens)",
+    )
     serve.add_argument(
         "--config", metavar="PATH", help="config file (overrides every other source)"
     )
@@ -43,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check config, tokens and reachability of every model")
     doctor.add_argument("--config", metavar="PATH", help="config file (default: search)")
     doctor.add_argument("--timeout", type=float, default=4.0, help="seconds per reachability probe")
+
+    trust = sub.add_parser(
+        "trust", help="trust a workspace config's exact content (its ${VAR}s, hosts, token)"
+    )
+    trust.add_argument(
+        "path", nargs="?", metavar="PATH", help="config file or folder (default: .bytebuddy/ here)"
+    )
 
     chat = sub.add_parser("chat", help="ask the chat model; the answer streams to stdout")
     chat.add_argument("question", help="the question")
@@ -70,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(args.config, timeout=args.timeout)
+    if command == "trust":
+        from .config.report import trust_config
+
+        return trust_config(args.path)
     if command == "chat":
         from .features.chat import cli_chat
 
@@ -79,13 +98,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_file", None))
+    import sys
+    from pathlib import Path
+
+    from . import transport
     from .server import build_server
 
+    tcp = getattr(args, "tcp", False)
+    socket_path = getattr(args, "socket", None)
+    if tcp:
+        try:
+            transport.check_host(args.host, allow_remote=args.allow_remote)
+        except transport.TransportError as exc:
+            print(f"bytebuddy-ls: {exc}", file=sys.stderr)
+            return 2
     server = build_server(
-        config_flag=getattr(args, "config", None), log_file=getattr(args, "log_file", None)
+        config_flag=getattr(args, "config", None),
+        log_file=getattr(args, "log_file", None),
+        editor_config=not tcp,
     )
-    if getattr(args, "tcp", False):
-        server.start_tcp(args.host, args.port)
-    else:
-        server.start_io()
+    try:
+        if tcp:
+            transport.serve_tcp(server, args.host, args.port, allow_remote=args.allow_remote)
+        elif socket_path:
+            transport.serve_socket(server, Path(socket_path))
+        else:
+            transport.serve_stdio(server)
+    except (transport.TransportError, OSError) as exc:
+        print(f"bytebuddy-ls: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -73,6 +73,25 @@ def redact(text: str) -> str:
     return secrets.redact(text)
 
 
+def register_secret_values(value: Any, *, under_headers: bool = False) -> None:
+    """Register the secrets of a raw config-shaped object from the client (an inline
+    config in ``initializationOptions``): ``apiKey`` values, header values, ``apiBase``
+    userinfo and query. Called before the object can reach any log line."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key).lower()
+            if isinstance(item, str):
+                if under_headers or name in ("apikey", "api_key", "token"):
+                    secrets.add(item)
+                elif name == "apibase":
+                    secrets.add_url(item)
+            else:
+                register_secret_values(item, under_headers=name == "headers")
+    elif isinstance(value, list):
+        for item in value:
+            register_secret_values(item)
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .config import ConfigState
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
+    from .features.trust import TrustPrompter
     from .inference import InferenceClient
 
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
@@ -171,8 +172,15 @@ class ByteBuddyServer(LanguageServer):
     config: ConfigState
     inference: InferenceClient
     autocomplete: Autocomplete
+    trust: TrustPrompter
 
-    def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_flag: str | None = None,
+        log_file: str | None = None,
+        editor_config: bool = True,
+    ) -> None:
         super().__init__(
             "bytebuddy-ls",
             __version__,
@@ -181,6 +189,8 @@ class ByteBuddyServer(LanguageServer):
         )
         self.config_flag = config_flag
         self.log_file = log_file
+        # False over TCP: the client may be any local process (see transport).
+        self.editor_config = editor_config
         self.status = StatusReporter(self)
         self.documents = DocumentStore()
         self.loaded = False
@@ -200,8 +210,10 @@ class ByteBuddyServer(LanguageServer):
         from .config import ConfigState
         from .config.settings import Settings
         from .features.autocomplete import Autocomplete
+        from .features.trust import TrustPrompter
         from .inference import InferenceClient
 
+        self.trust = TrustPrompter(self)
         self.settings = Settings()
         self.config = ConfigState(flag=self.config_flag)
         self.inference = InferenceClient()
@@ -308,8 +320,12 @@ class ByteBuddyServer(LanguageServer):
             await self.inference.aclose()
 
 
-def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
-    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+def build_server(
+    *, config_flag: str | None = None, log_file: str | None = None, editor_config: bool = True
+) -> ByteBuddyServer:
+    server = ByteBuddyServer(
+        config_flag=config_flag, log_file=log_file, editor_config=editor_config
+    )
     server.register_manifest()
 
     @server.feature(types.SHUTDOWN)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import stat
 import sys
@@ -314,8 +315,12 @@ def serve_socket(server: Any, path: Path) -> None:
             os.umask(old)
         return listener
 
+    # Terminated (the usual way a socket server is stopped): remove the socket file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         asyncio.run(_serve_streams(server, start))
+    except (KeyboardInterrupt, SystemExit):
+        pass
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -14,8 +14,9 @@ from pygls.uris import to_fs_path
 
 from ..config import ROLES, ConfigSourceKind, ReloadOutcome, searched_locations
 from ..config.discovery import no_config_hint
+from ..config.loader import trust_hint
 from ..config.settings import parse_settings
-from ..log import logger, setup_logging
+from ..log import logger, register_secret_values, setup_logging
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
@@ -76,6 +77,7 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     if outcome.changed:
         logger.info("config loaded from %s: %s", state.loaded.origin, role_summary(server))
         server.notify_config_changed()
+    server.trust.check(state.loaded)
     embedded = state.loaded.kind is ConfigSourceKind.EMBEDDED
     if embedded:
         server.status.show_once("embedded", EMBEDDED_MESSAGE, types.MessageType.Info)
@@ -84,22 +86,37 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     elif embedded:
         summary = f"bundled local model (no config found): {role_summary(server)}"
         server.status.set("ready", summary, model=state.loaded.config.models[0].name)
+    elif not state.loaded.trusted:
+        server.status.set(
+            "ready",
+            f"{role_summary(server)} (workspace config not trusted: it runs without your "
+            f"secrets; {trust_hint(state.loaded.origin, state.loaded.path)})",
+        )
     else:
         server.status.set("ready", role_summary(server))
 
 
-def _workspace_root(params: types.InitializeParams) -> Path | None:
-    uri = None
-    if params.workspace_folders:
-        uri = params.workspace_folders[0].uri
-    elif params.root_uri:
-        uri = params.root_uri
-    if uri:
-        path = to_fs_path(uri)
-        return Path(path) if path else None
-    if params.root_path:
-        return Path(params.root_path)
-    return None
+def _workspace_folders(params: types.InitializeParams) -> list[Path]:
+    """Every workspace folder (the first is the root), as paths."""
+    uris = [folder.uri for folder in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    folders = []
+    for uri in uris:
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        if path:
+            folders.append(Path(path))
+    if not folders and params.root_path:
+        folders.append(Path(params.root_path))
+    return folders
+
+
+def _editor_sources(options: dict[str, Any], settings: Any) -> None:
+    """Where the editor's config settings came from (``sources``), at either level."""
+    for raw in (settings, options):
+        if isinstance(raw, dict) and isinstance(raw.get("sources"), dict):
+            options["sources"] = dict(raw["sources"])
+            return
 
 
 def register(server: ByteBuddyServer) -> None:
@@ -110,8 +127,12 @@ def register(server: ByteBuddyServer) -> None:
             if isinstance(params.initialization_options, dict)
             else {}
         )
+        # An inline config's secrets are known before anything can log them.
+        register_secret_values(options)
         # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
-        server.settings = parse_settings(options.get("settings", options))
+        raw_settings = options.get("settings", options)
+        server.settings = parse_settings(raw_settings)
+        _editor_sources(options, raw_settings)
         if server.settings.configPath and not options.get("configPath"):
             options["configPath"] = server.settings.configPath
         if server.settings.logLevel:
@@ -119,7 +140,15 @@ def register(server: ByteBuddyServer) -> None:
         server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
         state = server.config
         state.init_options = options
-        state.workspace_root = _workspace_root(params)
+        folders = _workspace_folders(params)
+        state.workspace_root = folders[0] if folders else None
+        state.workspace_folders = folders
+        state.editor_config = server.editor_config
+        if not server.editor_config and (options.get("config") or options.get("configPath")):
+            logger.warning(
+                "ignoring the editor's config/configPath: over TCP any local process could "
+                "send one (use --config, or serve --socket)"
+            )
 
     @server.feature(types.INITIALIZED)
     def on_initialized(params: types.InitializedParams) -> None:
@@ -129,10 +158,16 @@ def register(server: ByteBuddyServer) -> None:
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_settings(params: types.DidChangeConfigurationParams) -> None:
         before = server.settings
+        register_secret_values(params.settings)
         server.settings = parse_settings(params.settings, before)
+        raw = params.settings
+        raw = raw.get("bytebuddy", raw) if isinstance(raw, dict) else raw
+        sources_before = server.config.init_options.get("sources")
+        _editor_sources(server.config.init_options, raw)
+        sources_changed = server.config.init_options.get("sources") != sources_before
         if server.settings.logLevel and server.settings.logLevel != before.logLevel:
             setup_logging(server.settings.logLevel, server.log_file)
-        if server.settings.configPath != before.configPath:
+        if server.settings.configPath != before.configPath or sources_changed:
             if server.settings.configPath:
                 server.config.init_options["configPath"] = server.settings.configPath
             else:
