@@ -277,15 +277,11 @@ def no_model_message(server: ByteBuddyServer, role: Role) -> str:
             "bytebuddy-ls has no model config: create ~/.bytebuddy/config.yaml "
             "(see config.example.yaml) or set the editor setting 'configPath'."
         )
-    from ..config import ROLE_FALLBACKS
+    from ..config.roles import disabled_reason
 
-    disabled = [
-        m.unusable
-        for m in server.config.loaded.config.models
-        if m.unusable and any(r in m.roles for r in ROLE_FALLBACKS[role])
-    ]
+    disabled = disabled_reason(server.config.loaded.config, role)
     if disabled:  # e.g. an untrusted workspace config: say so, not "add a model"
-        return f"No usable model for the '{role}' role: {disabled[0]}"
+        return f"No usable model for the '{role}' role: {disabled}"
     return (
         f"No model serves the '{role}' role: add `roles: [{role}]` (or chat) to a model "
         "in the config."

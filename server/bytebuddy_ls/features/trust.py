@@ -42,6 +42,13 @@ class TrustPrompter:
     def check(self, loaded: LoadedConfig | None) -> None:
         if loaded is None or loaded.trusted or loaded.provenance is not Provenance.WORKSPACE:
             return
+        if not self.server.editor_config:
+            # Over TCP the "client" may be any local process: its answer is no consent.
+            logger.warning(
+                "workspace config %s is not trusted; run `bytebuddy-ls trust` to trust it",
+                loaded.origin,
+            )
+            return
         if loaded.digest in self.asked:
             return
         self.asked.add(loaded.digest)
