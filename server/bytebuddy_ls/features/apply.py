@@ -141,7 +141,7 @@ def register(server: ByteBuddyServer) -> None:
     async def apply(*args: Any) -> dict[str, Any]:
         follow_request_cancellation(server)
         parsed = command_args(ApplyArgs, APPLY_COMMAND, "{uri, code, range?}", args)
-        document = require_document(server, parsed.uri)
+        document = await require_document(server, parsed.uri)
         line_range = None
         if parsed.range is not None:
             lsp_range = parse_range(parsed.range)

@@ -180,11 +180,13 @@ def _chain_for(server: ByteBuddyServer, name: str | None) -> list[ModelConfig]:
     return [model]
 
 
-def _document_context(server: ByteBuddyServer, params: ChatParams) -> DocumentContext | None:
+async def _document_context(
+    server: ByteBuddyServer, params: ChatParams
+) -> DocumentContext | None:
     if params.textDocument is None:
         return None
     uri = params.textDocument.uri
-    document = document_for(server, uri)
+    document = await document_for(server, uri)
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: open it in the editor first")
     selection = cursor = None
@@ -217,7 +219,7 @@ def register(server: ByteBuddyServer) -> None:
                 f"range?, model?, partialResultToken?}}: {where}: {error['msg']}"
             ) from None
         chain = _chain_for(server, params.model)
-        document = _document_context(server, params)
+        document = await _document_context(server, params)
         token = params.partialResultToken
 
         def on_delta(delta: str) -> None:
