@@ -18,14 +18,16 @@ from . import __version__
 from .config import (
     ConfigError,
     ConfigSourceKind,
+    LoadedConfig,
     ModelConfig,
     is_hf_host,
-    is_loopback_host,
     resolve_token,
 )
 from .config.discovery import no_config_hint
 from .config.report import format_role_table, load_for_cli
 from .config.schema import ROUTER_BASE
+from .inference import HostPolicy, InferenceClient
+from .inference.errors import HostNotAllowedError
 from .log import redact, setup_logging
 
 
@@ -64,17 +66,14 @@ def _describe_status(status: int) -> tuple[str, bool]:
     return f"HTTP {status}: {hints.get(status, 'server error')}", status == 503
 
 
-async def _probe(client: httpx.AsyncClient, model: ModelConfig, timeout: float) -> Probe:
-    token = resolve_token(model)
-    headers = {"User-Agent": f"bytebuddy-ls/{__version__} (doctor)"}
-    host = urlsplit(model.effective_api_base).hostname
-    if token is not None and (is_hf_host(host) or is_loopback_host(host)):
-        headers["Authorization"] = f"Bearer {token.value.get_secret_value()}"
+async def _probe(client: InferenceClient, model: ModelConfig, timeout: float) -> Probe:
     last = Probe(model.name, "", "not probed", False)
     for url in probe_urls(model):
         started = time.perf_counter()
         try:
-            response = await client.get(url, headers=headers, timeout=timeout)
+            response = await client.probe(model, url, timeout=timeout)
+        except HostNotAllowedError as exc:
+            return Probe(model.name, url, f"refused: {exc.user_message}", False)
         except httpx.TimeoutException:
             last = Probe(model.name, url, f"timed out after {timeout:g} s", False)
             continue
@@ -92,15 +91,17 @@ async def _probe(client: httpx.AsyncClient, model: ModelConfig, timeout: float) 
     return last
 
 
-async def _probe_all(models: list[ModelConfig], timeout: float) -> list[Probe]:
-    verify_off = {m.name for m in models if not m.requestOptions.verifySsl}
-    async with (
-        httpx.AsyncClient(verify=True) as secure,
-        httpx.AsyncClient(verify=False) as insecure,
-    ):
-        return await asyncio.gather(
-            *(_probe(insecure if m.name in verify_off else secure, m, timeout) for m in models)
-        )
+async def _probe_all(
+    loaded: LoadedConfig, models: list[ModelConfig], timeout: float
+) -> list[Probe]:
+    """Every model probed through the server's own client: its host policy, TLS settings,
+    redirect rule and headers (tokens only where the server would send them)."""
+    client = InferenceClient(user_agent="(doctor)")
+    client.set_host_policy(HostPolicy.for_config(loaded))
+    try:
+        return await asyncio.gather(*(_probe(client, m, timeout) for m in models))
+    finally:
+        await client.aclose()
 
 
 def _local_probe(model: ModelConfig) -> Probe:
@@ -145,7 +146,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
 
     usable = [m for m in loaded.config.models if m.unusable is None]
     remote = [m for m in usable if not m.is_local]
-    probes = {p.model: p for p in asyncio.run(_probe_all(remote, timeout))}
+    probes = {p.model: p for p in asyncio.run(_probe_all(loaded, remote, timeout))}
     probes.update({m.name: _local_probe(m) for m in usable if m.is_local})
     rows = [("MODEL", "PROVIDER", "API BASE", "TOKEN", "REACHABILITY")]
     for model in loaded.config.models:
@@ -166,7 +167,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         for m in remote
         if resolve_token(m) is None and is_hf_host(urlsplit(m.effective_api_base).hostname)
     ]
-    if tokenless:
+    if tokenless and loaded.trusted:
         out.append("")
         out.append(
             f"no token for {', '.join(tokenless)}: set HF_TOKEN (or apiKey in the config), "

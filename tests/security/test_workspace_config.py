@@ -4,6 +4,10 @@ path, query or body, until the user trusts that exact content."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +172,20 @@ async def test_editor_supplied_workspace_config_is_untrusted_too(
         await _chat(session, "path")
     assert attacker.requests, "the header model ran (without its headers)"
     assert not leaked(attacker.everything(), SECRETS), attacker.everything()
+
+
+async def test_doctor_inside_a_hostile_repository_sends_nothing_of_the_user(
+    repo: Path, attacker: Attacker, attack_env: dict[str, str]
+) -> None:
+    env = {**os.environ, "HOME": str(repo.parent / "home"), **attack_env}
+    env.pop("BYTEBUDDY_CONFIG", None)
+    env.pop("XDG_STATE_HOME", None)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bytebuddy_ls", "doctor", "--timeout", "5"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert "not trusted" in output, output
+    assert attacker.requests, output
+    assert not leaked(attacker.everything() + output, SECRETS), attacker.everything()

@@ -210,6 +210,13 @@ class InferenceClient:
             headers["X-Scale-Up-Timeout"] = str(max(1, math.ceil(hold_s)))
         return headers
 
+    async def probe(self, model: ModelConfig, url: str, *, timeout: float) -> httpx.Response:
+        """GET ``url`` as a request of ``model`` would go: the same pool, TLS settings,
+        headers, host policy and no redirects (for ``doctor``). Raises HostNotAllowedError
+        or httpx errors."""
+        headers = self._headers(model, url, stream=False)
+        return await self._client(model).get(url, headers=headers, timeout=timeout)
+
     # ----- engines and limits --------------------------------------------------------
 
     def _engine_key(self, model: ModelConfig) -> str:
