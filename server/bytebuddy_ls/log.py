@@ -13,7 +13,6 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 LOGGER_NAME = "bytebuddy_ls"
 logger = logging.getLogger(LOGGER_NAME)
@@ -43,6 +42,8 @@ class SecretRegistry:
         """The secret parts of a URL: its userinfo and its query values."""
         if not url:
             return
+        from urllib.parse import parse_qsl, quote, unquote, urlsplit  # not at start-up
+
         try:
             parts = urlsplit(url)
         except ValueError:

@@ -30,7 +30,6 @@ from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
-from .config.trust import is_loopback_host
 from .log import logger
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -52,6 +51,8 @@ class TransportError(Exception):
 
 def check_host(host: str, *, allow_remote: bool) -> None:
     """Refuse a non-loopback ``--host`` unless the user said ``--allow-remote``."""
+    from .config.trust import is_loopback_host  # not at import: stdio start-up stays light
+
     if is_loopback_host(host):
         return
     if not allow_remote:
