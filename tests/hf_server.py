@@ -1,8 +1,9 @@
 """A loopback server that speaks the Hugging Face inference wire protocols.
 
 It is a real aiohttp server on 127.0.0.1 (not a mock): the routes, stream formats and
-error shapes of ``shared/reference/hf-wire-protocols.md``, TGI's input validation, a
-script of replies/faults per test, and a record of what it received.
+error shapes of the Inference Providers router, hf-inference, TGI and OpenAI-compatible
+servers, TGI's input validation, a script of replies/faults per test, and a record of
+what it received.
 
 Routes: ``POST /`` (toolkit / TGI compat, array answer or SSE), ``POST /generate``,
 ``POST /generate_stream``, ``GET /info``, ``GET /health``, ``POST /v1/chat/completions``,

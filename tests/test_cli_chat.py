@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bytebuddy_ls.cli import main
-from bytebuddy_ls.features.chat import parse_file_spec
+from bytebuddy_ls.cli.chat import parse_file_spec
 
 from .ai_support import chat_requests, config_text, user_text
 from .hf_server import HFTestServer

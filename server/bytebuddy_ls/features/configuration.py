@@ -12,19 +12,18 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from ..config import ROLES, ConfigSourceKind, ReloadOutcome, searched_locations
-from ..config.discovery import no_config_hint
-from ..config.loader import trust_hint
-from ..config.settings import parse_settings
 from ..log import logger, register_secret_values, setup_logging
+from ..lsp_types import RELOAD_COMMAND
 
 if TYPE_CHECKING:
+    from ..config import ReloadOutcome
     from ..server import ByteBuddyServer
-
-RELOAD_COMMAND = "bytebuddy.reloadConfig"
 
 
 def unconfigured_message(server: ByteBuddyServer) -> str:
+    from ..config import searched_locations
+    from ..config.discovery import no_config_hint
+
     places = "; ".join(searched_locations(server.config.workspace_root))
     return (
         "bytebuddy-ls has no model config. Create ~/.bytebuddy/config.yaml "
@@ -41,6 +40,8 @@ EMBEDDED_MESSAGE = (
 
 
 def role_summary(server: ByteBuddyServer) -> str:
+    from ..config import ROLES
+
     parts = []
     for role in ROLES:
         chain = server.config.chain(role)
@@ -50,6 +51,8 @@ def role_summary(server: ByteBuddyServer) -> str:
 
 def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     """Turn a reload outcome into status, messages and feature refreshes."""
+    from ..config import ConfigSourceKind
+
     state = server.config
     if outcome.error is not None:
         if outcome.new_error:
@@ -77,7 +80,6 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     if outcome.changed:
         logger.info("config loaded from %s: %s", state.loaded.origin, role_summary(server))
         server.notify_config_changed()
-    server.trust.check(state.loaded)
     embedded = state.loaded.kind is ConfigSourceKind.EMBEDDED
     if embedded:
         server.status.show_once("embedded", EMBEDDED_MESSAGE, types.MessageType.Info)
@@ -87,6 +89,8 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
         summary = f"bundled local model (no config found): {role_summary(server)}"
         server.status.set("ready", summary, model=state.loaded.config.models[0].name)
     elif not state.loaded.trusted:
+        from ..config.loader import trust_hint
+
         server.status.set(
             "ready",
             f"{role_summary(server)} (workspace config not trusted: it runs without your "
@@ -94,6 +98,7 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
         )
     else:
         server.status.set("ready", role_summary(server))
+    server.trust.check(state.loaded)
 
 
 def _workspace_folders(params: types.InitializeParams) -> list[Path]:
@@ -119,75 +124,100 @@ def _editor_sources(options: dict[str, Any], settings: Any) -> None:
             return
 
 
+def start(server: ByteBuddyServer, params: types.InitializeParams) -> None:
+    """After the handshake: read the settings, load the config and start watching it."""
+    from ..config.settings import parse_settings
+
+    options: dict[str, Any] = (
+        dict(params.initialization_options)
+        if isinstance(params.initialization_options, dict)
+        else {}
+    )
+    # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
+    raw_settings = options.get("settings", options)
+    server.settings = parse_settings(raw_settings)
+    _editor_sources(options, raw_settings)
+    if server.settings.configPath and not options.get("configPath"):
+        options["configPath"] = server.settings.configPath
+    if server.settings.logLevel:
+        setup_logging(server.settings.logLevel, server.log_file)
+    server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
+    state = server.config
+    state.init_options = options
+    folders = _workspace_folders(params)
+    state.workspace_root = folders[0] if folders else None
+    state.workspace_folders = folders
+    state.editor_config = server.editor_config
+    if not server.editor_config and (options.get("config") or options.get("configPath")):
+        logger.warning(
+            "ignoring the editor's config/configPath: over TCP any local process could "
+            "send one (use --config, or serve --socket)"
+        )
+    apply_reload(server, state.reload(force=True))
+    server.spawn(state.watch(lambda outcome: apply_reload(server, outcome)))
+
+
+def settings_changed(server: ByteBuddyServer, params: types.DidChangeConfigurationParams) -> None:
+    from ..config import ReloadOutcome
+    from ..config.settings import parse_settings
+
+    before = server.settings
+    register_secret_values(params.settings)
+    server.settings = parse_settings(params.settings, before)
+    raw = params.settings
+    raw = raw.get("bytebuddy", raw) if isinstance(raw, dict) else raw
+    sources_before = server.config.init_options.get("sources")
+    _editor_sources(server.config.init_options, raw)
+    sources_changed = server.config.init_options.get("sources") != sources_before
+    if server.settings.logLevel and server.settings.logLevel != before.logLevel:
+        setup_logging(server.settings.logLevel, server.log_file)
+    if server.settings.configPath != before.configPath or sources_changed:
+        if server.settings.configPath:
+            server.config.init_options["configPath"] = server.settings.configPath
+        else:
+            server.config.init_options.pop("configPath", None)
+        apply_reload(server, server.config.reload(force=True))
+    elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
+        apply_reload(server, ReloadOutcome(False, None, False))
+
+
+def reload_config(server: ByteBuddyServer) -> dict[str, Any]:
+    from ..config import ReloadOutcome
+
+    outcome = server.config.reload(force=True)
+    if outcome.error is not None:
+        # An explicit reload always answers with the error, even if shown before.
+        server.status.forget(f"config:{outcome.error}")
+        outcome = ReloadOutcome(outcome.changed, outcome.error, True)
+    apply_reload(server, outcome)
+    loaded = server.config.loaded
+    return {
+        "ok": outcome.error is None and loaded is not None,
+        "source": loaded.origin if loaded else None,
+        "errors": [str(d) for d in outcome.error.diagnostics] if outcome.error else [],
+        "warnings": [str(w) for w in loaded.warnings] if loaded else [],
+    }
+
+
 def register(server: ByteBuddyServer) -> None:
+    initialize_params: list[types.InitializeParams] = []
+
     @server.feature(types.INITIALIZE)
     def on_initialize(params: types.InitializeParams) -> None:
-        options: dict[str, Any] = (
-            dict(params.initialization_options)
-            if isinstance(params.initialization_options, dict)
-            else {}
-        )
-        # An inline config's secrets are known before anything can log them.
-        register_secret_values(options)
-        # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
-        raw_settings = options.get("settings", options)
-        server.settings = parse_settings(raw_settings)
-        _editor_sources(options, raw_settings)
-        if server.settings.configPath and not options.get("configPath"):
-            options["configPath"] = server.settings.configPath
-        if server.settings.logLevel:
-            setup_logging(server.settings.logLevel, server.log_file)
-        server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
-        state = server.config
-        state.init_options = options
-        folders = _workspace_folders(params)
-        state.workspace_root = folders[0] if folders else None
-        state.workspace_folders = folders
-        state.editor_config = server.editor_config
-        if not server.editor_config and (options.get("config") or options.get("configPath")):
-            logger.warning(
-                "ignoring the editor's config/configPath: over TCP any local process could "
-                "send one (use --config, or serve --socket)"
-            )
+        # Only remembered: the editor waits for this answer, so the work waits for
+        # ``initialized``. An inline config's secrets are known before anything logs.
+        register_secret_values(params.initialization_options)
+        initialize_params.append(params)
 
     @server.feature(types.INITIALIZED)
-    def on_initialized(params: types.InitializedParams) -> None:
-        apply_reload(server, server.config.reload(force=True))
-        server.spawn(server.config.watch(lambda outcome: apply_reload(server, outcome)))
+    def on_initialized(_params: types.InitializedParams) -> None:
+        if initialize_params:
+            start(server, initialize_params.pop())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_settings(params: types.DidChangeConfigurationParams) -> None:
-        before = server.settings
-        register_secret_values(params.settings)
-        server.settings = parse_settings(params.settings, before)
-        raw = params.settings
-        raw = raw.get("bytebuddy", raw) if isinstance(raw, dict) else raw
-        sources_before = server.config.init_options.get("sources")
-        _editor_sources(server.config.init_options, raw)
-        sources_changed = server.config.init_options.get("sources") != sources_before
-        if server.settings.logLevel and server.settings.logLevel != before.logLevel:
-            setup_logging(server.settings.logLevel, server.log_file)
-        if server.settings.configPath != before.configPath or sources_changed:
-            if server.settings.configPath:
-                server.config.init_options["configPath"] = server.settings.configPath
-            else:
-                server.config.init_options.pop("configPath", None)
-            apply_reload(server, server.config.reload(force=True))
-        elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
-            apply_reload(server, ReloadOutcome(False, None, False))
+        settings_changed(server, params)
 
     @server.command(RELOAD_COMMAND)
-    def reload_config(*_args: Any) -> dict[str, Any]:
-        outcome = server.config.reload(force=True)
-        if outcome.error is not None:
-            # An explicit reload always answers with the error, even if shown before.
-            server.status.forget(f"config:{outcome.error}")
-            outcome = ReloadOutcome(outcome.changed, outcome.error, True)
-        apply_reload(server, outcome)
-        loaded = server.config.loaded
-        return {
-            "ok": outcome.error is None and loaded is not None,
-            "source": loaded.origin if loaded else None,
-            "errors": [str(d) for d in outcome.error.diagnostics] if outcome.error else [],
-            "warnings": [str(w) for w in loaded.warnings] if loaded else [],
-        }
+    def reload(*_args: Any) -> dict[str, Any]:
+        return reload_config(server)

@@ -20,16 +20,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from ..prompting.tokens import estimate_tokens
 from .types import DEFAULT_MAX_STOP_SEQUENCES, GenerationParams, ServerLimits, StreamPiece
-
-# Without a tokenizer, assume about 3 characters per token: code tokenizes densely, and
-# over-estimating the prompt only shortens the answer a little, while under-estimating
-# earns a 422.
-CHARS_PER_TOKEN_ESTIMATE = 3
-
-
-def estimate_tokens(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN_ESTIMATE)
 
 
 def parameters(
