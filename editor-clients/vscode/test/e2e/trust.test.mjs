@@ -135,6 +135,20 @@ describe('trusting a repository config in VS Code', { timeout: 300000 }, () => {
     await waitFor(async () => !/not trusted/.test(await statusLabel(page)), 'a trusted status again');
     await h.screenshot(page, 'trust-trusted');
   });
+
+  test("a configPath from the repository's .vscode/settings.json is the repository's too", async () => {
+    // Outside the repository, so only the setting's source (inspect) can tell.
+    const elsewhere = path.join(runDir, 'elsewhere.yaml');
+    writeRepoConfig(elsewhere, hf.base, '# chosen by the workspace settings\n');
+    fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'bytebuddy.configPath': elsewhere }));
+    const toast = page.locator('.notification-toast', { hasText: 'elsewhere.yaml' }).last();
+    await toast.waitFor({ state: 'visible', timeout: 30000 });
+    assert.ok((await toast.innerText()).includes(PROMPT), 'the trust prompt');
+    await h.screenshot(page, 'trust-workspace-setting');
+    await toast.getByRole('button', { name: 'Not now' }).click();
+    await waitFor(async () => /not trusted/.test(await statusLabel(page)), 'the workspace-chosen config untrusted');
+  });
 });
 
 function waitFor(check, what) {
