@@ -78,6 +78,9 @@ def resolver_env(ca: AttackerCA | None = None) -> dict[str, str]:
     }
     if ca is not None:
         env["BYTEBUDDY_TEST_CA"] = str(ca.bundle)
+        # The server's clients take SSL_CERT_FILE before certifi (like curl and requests).
+        env["SSL_CERT_FILE"] = str(ca.bundle)
+        env["REQUESTS_CA_BUNDLE"] = str(ca.bundle)
     return env
 
 

@@ -52,6 +52,8 @@ export interface ChatParams {
 export interface ChatResult {
   content: string;
   model: string;
+  /** The answer was cut at the model's token limit (maxTokens). */
+  truncated?: boolean;
 }
 
 export interface ChatProgress {

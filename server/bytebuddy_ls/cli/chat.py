@@ -92,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         if content and not content.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
+        if content.truncated:
+            print(
+                "[the answer was cut at the model's token limit: raise "
+                "defaultCompletionOptions.maxTokens for longer answers]",
+                file=sys.stderr,
+            )
         return 0
 
     return run_async(chat())

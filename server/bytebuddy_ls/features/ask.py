@@ -54,6 +54,7 @@ async def ask_model(
     max_tokens: int | None = None,
     title: str,
     chain: Sequence[ModelConfig] | None = None,
+    operation: str | None = None,
 ) -> tuple[str, ModelConfig]:
     """The answer of ``role``'s fallback chain to ``messages``, and the model that gave it.
 
@@ -81,12 +82,14 @@ async def ask_model(
         if template and render_prompt is not None:
             prompt = render_prompt(template, first)
             text, served = await server.inference.generate_chain(
-                models, prompt, params_for, on_wait=progress.on_wait
+                models, prompt, params_for, on_wait=progress.on_wait, role=role,
+                operation=operation,
             )
         else:
             chat = [ChatMessage(role=r, content=c) for r, c in messages]
             text, served = await server.inference.chat_chain(
-                models, chat, params_for, on_wait=progress.on_wait
+                models, chat, params_for, on_wait=progress.on_wait, role=role,
+                operation=operation,
             )
     except InferenceError as error:
         progress.finish(error)

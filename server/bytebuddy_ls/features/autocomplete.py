@@ -33,12 +33,10 @@ from ..inference import (
     ChatMessage,
     GenerationParams,
     InferenceClient,
-    InferenceError,
     ModelLoadingError,
     WaitCallback,
     WaitEvent,
 )
-from ..log import logger
 from ..prompting.context import cut_context, prompt_token_budget
 from ..prompting.fim import (
     AutocompletePrompt,
@@ -265,22 +263,16 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
-        # Fallback chain: the prompt depends on the model family, so each model gets its own.
-        last_error: InferenceError | None = None
-        for model in chain:
-            try:
-                return await self._suggest_with(
-                    model, document, offset, automatic, superseded, on_wait, on_upstream
-                )
-            except ModelLoadingError:
-                raise
-            except InferenceError as error:
-                last_error = last_error or error
-                if not error.counts_against_model or model is chain[-1]:
-                    break
-                logger.info("autocomplete: '%s' failed, trying the next model", model.name)
-        assert last_error is not None
-        raise last_error
+        # The client's fallback chain; the prompt depends on the model family, so each
+        # model gets its own. A loading model ends it: automatic requests do not queue.
+        suggestion, _model = await self.inference.run_chain(
+            chain,
+            lambda model: self._suggest_with(
+                model, document, offset, automatic, superseded, on_wait, on_upstream
+            ),
+            stop_on=(ModelLoadingError,),
+        )
+        return suggestion
 
     async def _suggest_with(
         self,
@@ -304,7 +296,9 @@ class Autocomplete:
         window = cut_context(document.text, offset, max_prompt_tokens=budget)
         language = language_of(document)
         multiline = wants_multiline(window.prefix, window.suffix, language)
-        chat_only = self.inference.supports_raw_prompt(model) is False
+        # Chat-style completion only when the user asked for it: a model without a
+        # raw-prompt route is reported, never silently completed through chat.
+        chat_only = model.autocomplete.via == "chat"
         prompt = build_autocomplete_prompt(
             model.model,
             window.prefix,
@@ -427,8 +421,22 @@ class Autocomplete:
         try:
             if prompt.kind == "chat":
                 messages = [ChatMessage(role, content) for role, content in prompt.messages]
-                return await self.inference.chat(model, messages, params, on_wait=waited)
-            return await self.inference.generate(model, prompt.prompt, params, on_wait=waited)
+                return await self.inference.chat(
+                    model, messages, params, on_wait=waited, role="autocomplete",
+                    automatic=automatic,
+                )
+            return await self.inference.generate(
+                model, prompt.prompt, params, on_wait=waited, role="autocomplete",
+                automatic=automatic,
+            )
+        except ModelLoadingError as error:
+            # The client answers automatic requests for a loading model or a waking
+            # endpoint at once: skip the model for the wait it announced.
+            if automatic:
+                announced = loading[-1].seconds if loading else None
+                seconds = announced or error.estimated_time or 20.0
+                self._loading_until[model.name] = time.monotonic() + min(seconds, 120.0)
+            raise
         except asyncio.CancelledError:
             if not loading:
                 raise

@@ -41,7 +41,7 @@ from .workspace import display_path, require_document
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
-    from ..inference import ChainStream, GenerationParams, InferenceClient, WaitCallback
+    from ..inference import Answer, ChainStream, GenerationParams, InferenceClient, WaitCallback
     from ..server import ByteBuddyServer
 
 PROGRESS_METHOD = "$/progress"
@@ -77,13 +77,13 @@ async def run_chat(
     system_prompt: str | None = None,
     on_delta: DeltaCallback | None = None,
     on_wait: WaitCallback | None = None,
-) -> tuple[str, ModelConfig]:
+) -> tuple[Answer, ModelConfig]:
     """The chat chain's answer to ``conversation`` and the model that gave it.
 
     ``on_delta`` gets each piece as it arrives (the answer streams when it is given).
     Raises ValueError without a user message, InferenceError when every model fails.
     """
-    from ..inference import ChatMessage, GenerationParams
+    from ..inference import Answer, ChatMessage, GenerationParams
 
     first = chain[0]
     limits = await inference.limits(first)
@@ -101,20 +101,22 @@ async def run_chat(
 
     chat = [ChatMessage(role=role, content=content) for role, content in messages]
     if on_delta is None and not template:
-        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait)
+        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
     stream: ChainStream
     if template:
         prompt = render_chat_prompt(messages, template=template, model_id=first.model)
-        stream = inference.stream_generate_chain(chain, prompt, params_for, on_wait=on_wait)
+        stream = inference.stream_generate_chain(
+            chain, prompt, params_for, on_wait=on_wait, role="chat"
+        )
     else:
-        stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait)
+        stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
     pieces: list[str] = []
     async with aclosing(stream):
         async for delta in stream:
             pieces.append(delta)
             if on_delta is not None:
                 on_delta(delta)
-    return "".join(pieces), stream.model or first
+    return Answer("".join(pieces), stream.finish_reason), stream.model or first
 
 
 def _chain_for(server: ByteBuddyServer, name: str | None) -> list[ModelConfig]:
@@ -194,7 +196,10 @@ async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, 
         progress.finish()
         raise
     progress.finish(model=model.name)
-    return {"content": content, "model": model.name}
+    result: dict[str, Any] = {"content": str(content), "model": model.name}
+    if content.truncated:
+        result["truncated"] = True  # cut by maxTokens: the editor says so
+    return result
 
 
 def register(server: ByteBuddyServer) -> None:

@@ -182,7 +182,11 @@ async def run_action(server: ByteBuddyServer, args: RunActionArgs) -> ActionResu
             suffix=before[selection.end :],
         )
         answer, model = await ask_model(
-            server, "chat", build_edit_messages(request, action=action), title=title
+            server,
+            "chat",
+            build_edit_messages(request, action=action),
+            title=title,
+            operation=action.id,
         )
         return ActionResult(model.name, content=answer)
     if action.result == "new_file":
@@ -225,6 +229,7 @@ async def _write_tests(
         build_edit_messages(request, action=action),
         max_tokens=answer_tokens_for(code) * 2,
         title=f"{action.title}…",
+        operation=action.id,
     )
     tests = extract_code(answer, language=language)
     if tests is None:

@@ -31,6 +31,12 @@ class HostPolicy:
     def for_config(cls, loaded: LoadedConfig) -> HostPolicy:
         return cls(loaded.trusted, loaded.origin, trust_hint(loaded.origin, loaded.path))
 
+    @property
+    def restricted(self) -> bool:
+        """An untrusted workspace config: its proxy/CA settings are ignored (see
+        ``transport``), so it cannot route anything through a host of its choosing."""
+        return not self.trusted
+
     def refusal(self, model: ModelConfig, url: str, sends_credentials: bool) -> str | None:
         """Why this request must not be sent, or None when it may."""
         if (self.trusted and model.trusted) or not sends_credentials:
