@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-file", metavar="PATH", help="log here instead of stderr")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics at http://127.0.0.1:N/metrics (extra 'metrics')",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,9 +53,19 @@ def run(args: argparse.Namespace) -> int:
             return 2
     from ..server import build_server
 
+    metrics = None
+    if args.metrics_port is not None:
+        from ..usage.metrics import start_metrics
+
+        metrics = start_metrics(args.metrics_port)
+        if metrics is None:
+            return 2
     # Over TCP the client may be any local process: it never chooses the config.
     server = build_server(
-        config_flag=args.config, log_file=args.log_file, editor_config=not args.tcp
+        config_flag=args.config,
+        log_file=args.log_file,
+        metrics=metrics,
+        editor_config=not args.tcp,
     )
     try:
         if args.tcp:
