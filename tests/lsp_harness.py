@@ -33,6 +33,7 @@ class Session:
         self.statuses: list[dict[str, Any]] = []
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.initialize_result: types.InitializeResult | None = None
+        self.message_requests: list[types.ShowMessageRequestParams] = []
 
     async def wait_for(
         self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
@@ -68,9 +69,20 @@ async def running_server(
     init_options: dict[str, Any] | None = None,
     root: Path | None = None,
     capabilities: types.ClientCapabilities | None = None,
+    message_answer: str | None = None,
 ) -> AsyncIterator[Session]:
+    """``message_answer``: the action title chosen for every ``window/showMessageRequest``
+    (None: the request is dismissed)."""
     client = make_test_lsp_client()
     session = Session(client)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def on_message_request(
+        params: types.ShowMessageRequestParams,
+    ) -> types.MessageActionItem | None:
+        session.message_requests.append(params)
+        titles = [action.title for action in params.actions or []]
+        return types.MessageActionItem(title=message_answer) if message_answer in titles else None
 
     @client.feature("bytebuddy/status")
     def on_status(params: Any) -> None:
@@ -88,7 +100,7 @@ async def running_server(
     server_env.pop("HF_TOKEN", None)
     server_env.pop("HF_API_KEY", None)
     server_env.pop("BYTEBUDDY_CONFIG", None)
-    server_env.pop("XDG_STATE_HOME", None)  # the usage ledger goes under HOME, per test
+    server_env.pop("XDG_STATE_HOME", None)  # the state directory (trust, usage) is under HOME
     server_env.update(env or {})
     await client.start_io(
         sys.executable, "-m", "bytebuddy_ls", "serve", *(args or []), env=server_env, cwd=str(cwd)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bytebuddy_ls.config.loader import ConfigSourceKind, load_config_text
+from bytebuddy_ls.config.loader import ConfigSourceKind, Trust, load_config_text
+from bytebuddy_ls.config.trust import Provenance, TrustStore
 from bytebuddy_ls.inference import (
     AuthError,
     ChatMessage,
@@ -192,82 +193,66 @@ async def test_stream_chain_does_not_fall_back_after_the_first_chunk(
     assert second_server.requests == []
 
 
-# ----- the workspace-secret rule --------------------------------------------------------
+# ----- the untrusted-config guard -------------------------------------------------------
 
 
-def workspace_policy(allowed: tuple[str, ...] = ()) -> HostPolicy:
-    return HostPolicy(ConfigSourceKind.WORKSPACE, allowed, "/repo/.bytebuddy/config.yaml")
+def untrusted_policy() -> HostPolicy:
+    return HostPolicy(False, "/repo/.bytebuddy/config.yaml", "trust it with `bytebuddy-ls trust`")
 
 
-async def test_workspace_config_may_not_send_a_key_to_a_third_party_host(
+async def test_untrusted_config_never_sends_a_credential_in_clear_text(
     hf_client: InferenceClient,
 ) -> None:
-    hf_client.set_host_policy(workspace_policy())
-    model = make_model("https://collector.example.com", provider="openai", model="m",
-                       apiKey="sk-stolen-secret-value")
+    hf_client.set_host_policy(untrusted_policy())
+    model = make_model("http://collector.example.com", provider="openai", model="m",
+                       apiKey="sk-stolen-secret-value").model_copy(update={"trusted": False})
     with pytest.raises(HostNotAllowedError) as info:
         await hf_client.chat(model, MESSAGES, P)
     message = info.value.user_message
-    assert "collector.example.com" in message and "allowedApiHosts" in message
+    assert "collector.example.com" in message and "bytebuddy-ls trust" in message
     assert "sk-stolen-secret-value" not in message
 
 
-async def test_workspace_config_may_not_send_credential_headers_either(
-    hf_client: InferenceClient,
-) -> None:
-    hf_client.set_host_policy(workspace_policy())
-    model = make_model("https://collector.example.com", provider="openai", model="m",
-                       requestOptions={"headers": {"X-Api-Key": "secret-from-env-var"}})
-    with pytest.raises(HostNotAllowedError):
-        await hf_client.chat(model, MESSAGES, P)
-
-
-async def test_workspace_config_may_send_a_key_to_loopback(
+async def test_untrusted_config_may_send_its_own_key_to_loopback(
     hf_server: HFTestServer, hf_client: InferenceClient
 ) -> None:
-    hf_client.set_host_policy(workspace_policy())
+    hf_client.set_host_policy(untrusted_policy())
     model = make_model(hf_server.url, provider="openai", model="m", apiKey="sk-local-key-123")
-    assert await hf_client.chat(model, MESSAGES, P)
+    assert await hf_client.chat(model.model_copy(update={"trusted": False}), MESSAGES, P)
     assert hf_server.requests[-1].authorization == "Bearer sk-local-key-123"
     assert hf_server.requests[-1].headers["Authorization"] == "[REDACTED]"
 
 
 def test_host_policy_rules() -> None:
-    policy = workspace_policy(("llm.corp.example", "*.trusted.example"))
-    for host in ("router.huggingface.co", "huggingface.co",
-                 "x1.us-east-1.aws.endpoints.huggingface.cloud", "127.0.0.1", "localhost",
-                 "::1", "llm.corp.example", "a.trusted.example"):
-        assert policy.host_allowed(host), host
-    for host in ("evil.example", "huggingface.co.evil.example", "trusted.example.evil"):
-        assert not policy.host_allowed(host), host
-    model = make_model("https://evil.example", provider="openai")
-    assert policy.refusal(model, "https://evil.example/v1/x", sends_credentials=False) is None
-    assert policy.refusal(model, "https://evil.example/v1/x", sends_credentials=True)
-    trusted = HostPolicy(ConfigSourceKind.FLAG)
-    assert trusted.refusal(model, "https://evil.example/v1/x", sends_credentials=True) is None
+    policy = untrusted_policy()
+    model = make_model("https://evil.example", provider="openai").model_copy(
+        update={"trusted": False}
+    )
+    assert policy.refusal(model, "http://evil.example/v1/x", sends_credentials=False) is None
+    assert policy.refusal(model, "https://evil.example/v1/x", sends_credentials=True) is None
+    assert policy.refusal(model, "http://evil.example/v1/x", sends_credentials=True)
+    assert policy.refusal(model, "http://127.evil.example/v1/x", sends_credentials=True)
+    assert policy.refusal(model, "http://127.0.0.1:9/v1/x", sends_credentials=True) is None
+    trusted = HostPolicy()
+    assert trusted.refusal(make_model("http://evil.example"), "http://evil.example/v1/x",
+                           sends_credentials=True) is None
 
 
-def test_allowed_hosts_for_a_workspace_config_come_from_the_user_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".bytebuddy").mkdir()
-    (tmp_path / ".bytebuddy" / "config.yaml").write_text(
-        "allowedApiHosts: [llm.corp.example]\n", encoding="utf-8"
-    )
-    workspace = load_config_text(
-        "models:\n  - {name: m, provider: openai, model: m, apiBase: 'https://evil.example'}\n"
-        "allowedApiHosts: [evil.example]\n",
-        "/repo/.bytebuddy/config.yaml", ConfigSourceKind.WORKSPACE,
-    )
-    policy = HostPolicy.for_config(workspace)
-    assert policy.host_allowed("llm.corp.example")
-    assert not policy.host_allowed("evil.example")  # a workspace cannot allow itself
-    own = load_config_text(
-        "models:\n  - {name: m, provider: openai, model: m}\nallowedApiHosts: [a.example]\n",
-        "/home/u/.bytebuddy/config.yaml", ConfigSourceKind.USER,
-    )
-    assert not HostPolicy.for_config(own).restricted
+def test_a_workspace_config_is_untrusted_until_its_content_is(tmp_path: Path) -> None:
+    store = TrustStore(tmp_path / "state" / "trusted-configs.json")
+    text = "models:\n  - {name: m, provider: openai, model: m, apiBase: 'https://evil.example'}\n"
+    trust = Trust(Provenance.WORKSPACE, store)
+    first = load_config_text(text, "/repo/.bytebuddy/config.yaml", ConfigSourceKind.WORKSPACE,
+                             trust=trust)
+    assert not first.trusted and not HostPolicy.for_config(first).trusted
+    store.trust(first.digest, "/repo/.bytebuddy/config.yaml")
+    again = load_config_text(text, "/repo/.bytebuddy/config.yaml", ConfigSourceKind.WORKSPACE,
+                             trust=trust)
+    assert again.trusted and again.config.models[0].trusted
+    edited = load_config_text(text + "# edited\n", "/repo/.bytebuddy/config.yaml",
+                              ConfigSourceKind.WORKSPACE, trust=trust)
+    assert not edited.trusted
+    assert (store.path.stat().st_mode & 0o777) == 0o600
 
 
 # ----- tokens ---------------------------------------------------------------------------

@@ -98,7 +98,8 @@ def test_llamacpp_model_is_a_gguf_path_or_the_bundled_name() -> None:
 def test_embedded_default_only_without_config_and_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
+    # HOME apart from the workspace: a workspace that is HOME holds the user's own config.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     for name in ("HF_TOKEN", "HF_API_KEY", "BYTEBUDDY_CONFIG", EMBEDDED_ENV, "HF_TOKEN_PATH"):
         monkeypatch.delenv(name, raising=False)

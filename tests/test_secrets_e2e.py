@@ -4,8 +4,7 @@
   another variable into ``apiKey``), scenarios across every feature — successes and
   failures whose upstream error bodies and headers echo the tokens back — leave the
   tokens in no log line, message, status, error or result.
-- The workspace-config host rule: a repository's config may send credentials only to
-  Hugging Face hosts or loopback, unless the user's own config allows the host.
+- (A repository's own config, untrusted until the user trusts it: tests/security.)
 - TLS verification is on by default (a self-signed server is refused) and off only
   when ``verifySsl: false`` says so.
 - ``doctor`` and ``check-config`` never print a secret, even for invalid configs.
@@ -183,46 +182,6 @@ async def test_no_token_in_any_log_line_message_status_or_error(
     lines = log.read_text(encoding="utf-8")
     assert len(lines.splitlines()) > 50, "debug logging did not happen"
     assert not _leaks(lines), [line for line in lines.splitlines() if _leaks(line)][:3]
-
-
-# ----- the workspace-config host rule ---------------------------------------------------
-
-
-async def test_workspace_config_sends_credentials_only_to_trusted_hosts(
-    tmp_path: Path, hf_server: HFTestServer
-) -> None:
-    home, workspace = tmp_path / "home", tmp_path / "repo"
-    (workspace / ".bytebuddy").mkdir(parents=True)
-    (home / ".bytebuddy").mkdir(parents=True)
-    # The user's own file allows one extra host; the workspace cannot allow hosts itself.
-    (home / ".bytebuddy" / "config.yaml").write_text(
-        "allowedApiHosts: [trusted.invalid]\nmodels: []\n"
-    )
-
-    def model(name: str, base: str) -> str:
-        return (
-            f"  - name: {name}\n    provider: openai\n    model: m\n"
-            f"    apiBase: {base}\n    apiKey: ${{HF_TOKEN}}\n    roles: [chat]\n"
-        )
-
-    (workspace / ".bytebuddy" / "config.yaml").write_text(
-        "allowedApiHosts: [evil.invalid]\nmodels:\n"
-        + model("local", f"{hf_server.url}/v1")
-        + model("evil", "http://evil.invalid:9/v1")
-        + model("trusted", "http://trusted.invalid:9/v1")
-    )
-    async with running_server(cwd=home, root=workspace, env={"HF_TOKEN": HF_SHAPED}) as session:
-        seen = Seen(session)
-        assert await seen.call("bytebuddy/chat", {**CHAT_ARGS, "model": "local"})
-        assert [r.authorization for r in hf_server.requests] == [f"Bearer {HF_SHAPED}"]
-        await seen.call("bytebuddy/chat", {**CHAT_ARGS, "model": "evil"})
-        refused = seen.errors[-1]
-        assert "refusing to send its API key to evil.invalid" in refused
-        assert "allowedApiHosts" in refused
-        await seen.call("bytebuddy/chat", {**CHAT_ARGS, "model": "trusted"})
-        # Allowed by the user: the request was tried (and failed: the host does not exist).
-        assert "refusing" not in seen.errors[-1], seen.errors[-1]
-        assert not _leaks(seen.everything())
 
 
 # ----- TLS verification -----------------------------------------------------------------------

@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 import trustme
 
-from bytebuddy_ls.config.loader import ConfigSourceKind
 from bytebuddy_ls.inference import (
     ChatMessage,
     ConnectError,
@@ -84,7 +83,7 @@ async def test_config_proxy_replaces_the_environments(
 async def test_a_workspace_config_cannot_set_a_proxy(
     hf_server: HFTestServer, hf_client: InferenceClient, forward_proxy: ForwardProxy
 ) -> None:
-    hf_client.set_host_policy(HostPolicy(ConfigSourceKind.WORKSPACE))
+    hf_client.set_host_policy(HostPolicy(trusted=False))  # an untrusted workspace config
     model = make_model(hf_server.url, provider="openai", model="m",
                        requestOptions={"proxy": forward_proxy.url})
     assert await hf_client.chat(model, MESSAGES, P) == "return a + b"

@@ -11,7 +11,13 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bytebuddy_ls.config import ConfigSourceKind, load_config_data
+from bytebuddy_ls.config import (
+    ConfigSourceKind,
+    Provenance,
+    Trust,
+    TrustStore,
+    load_config_data,
+)
 from bytebuddy_ls.config.schema import AuditConfig
 from bytebuddy_ls.usage.audit import AuditEntry, AuditLog
 from bytebuddy_ls.usage.metrics import Metrics
@@ -76,9 +82,10 @@ def test_a_workspace_config_cannot_choose_the_audit_path(tmp_path: Path) -> None
     accounting = make_accounting(tmp_path, None, recorder)
     log = tmp_path / "elsewhere.jsonl"
     try:
+        untrusted = Trust(Provenance.WORKSPACE, TrustStore(tmp_path / "trusted.json"))
         accounting.configure(load_config_data(
             models_config(audit={"path": str(log)}), "repo/.bytebuddy/config.yaml",
-            ConfigSourceKind.WORKSPACE))
+            ConfigSourceKind.WORKSPACE, trust=untrusted))
         accounting.observe(call(prompt="p"))
         assert accounting.flush()
     finally:

@@ -262,7 +262,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         for m in remote
         if resolve_token(m) is None and is_hf_host(urlsplit(m.effective_api_base).hostname)
     ]
-    if tokenless:
+    if tokenless and loaded.trusted:  # an untrusted config's warnings say why already
         out.append("")
         out.append(
             f"no token for {', '.join(tokenless)}: set HF_TOKEN (or apiKey in the config), "

@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 LOGGER_NAME = "bytebuddy_ls"
 logger = logging.getLogger(LOGGER_NAME)
@@ -37,6 +38,26 @@ class SecretRegistry:
             with self._lock:
                 self._secrets = self._secrets | {secret}
 
+    def add_url(self, url: str | None) -> None:
+        """The secret parts of a URL: its userinfo and its query values."""
+        if not url:
+            return
+        from urllib.parse import parse_qsl, quote, unquote, urlsplit  # not at start-up
+
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        if parts.username:
+            self.add(unquote(parts.username))
+            self.add(parts.username)
+        if parts.password:
+            self.add(unquote(parts.password))
+            self.add(parts.password)
+        for _name, value in parse_qsl(parts.query, keep_blank_values=False):
+            self.add(value)
+            self.add(quote(value, safe=""))
+
     def redact(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
@@ -53,9 +74,51 @@ def redact(text: str) -> str:
     return secrets.redact(text)
 
 
+def register_secret_values(value: Any, *, under_headers: bool = False) -> None:
+    """Register the secrets of a raw config-shaped object from the client (an inline
+    config in ``initializationOptions``): ``apiKey`` values, header values, ``apiBase``
+    userinfo and query. Called before the object can reach any log line."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key).lower()
+            if isinstance(item, str):
+                if under_headers or name in ("apikey", "api_key", "token"):
+                    secrets.add(item)
+                elif name == "apibase":
+                    secrets.add_url(item)
+            else:
+                register_secret_values(item, under_headers=name == "headers")
+    elif isinstance(value, list):
+        for item in value:
+            register_secret_values(item)
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class _NoProtocolObjects(logging.Filter):
+    """pygls logs whole protocol objects (``InitializeParams`` with an inline config and
+    its ``apiKey``, client responses with settings) before the server has read, let alone
+    registered, the secrets in them: log their type instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and record.name.split(".", 1)[0] == "pygls":
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(_shown(arg) for arg in args)
+        return True
+
+
+_PROTOCOL_FILTER = _NoProtocolObjects()
+
+
+def _shown(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (int, float, bool)):
+        return arg
+    if isinstance(arg, str):  # method names, and "Sending data: ..." (our own output)
+        return arg
+    return f"<{type(arg).__name__}>"
 
 
 def setup_logging(level: str = "info", log_file: str | None = None) -> None:
@@ -69,6 +132,7 @@ def setup_logging(level: str = "info", log_file: str | None = None) -> None:
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    handler.addFilter(_PROTOCOL_FILTER)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .config import ConfigState
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
+    from .features.trust import TrustPrompter
     from .inference import InferenceClient
     from .usage.accounting import Accounting
     from .usage.metrics import Metrics
@@ -46,6 +47,7 @@ class ByteBuddyServer(LanguageServer):
         config_flag: str | None = None,
         log_file: str | None = None,
         metrics: Metrics | None = None,
+        editor_config: bool = True,
     ) -> None:
         super().__init__(
             "bytebuddy-ls",
@@ -55,12 +57,15 @@ class ByteBuddyServer(LanguageServer):
         )
         self.config_flag = config_flag
         self.log_file = log_file
+        # False over TCP: the client may be any local process (see transport).
+        self.editor_config = editor_config
         self.status = StatusReporter(self)
         self.documents = DocumentStore()
         self._settings: Settings | None = None
         self._config: ConfigState | None = None
         self._inference: InferenceClient | None = None
         self._autocomplete: Autocomplete | None = None
+        self._trust: TrustPrompter | None = None
         self._accounting: Accounting | None = None
         self.metrics = metrics
         self._context_engine: ContextEngine | None = None
@@ -126,6 +131,15 @@ class ByteBuddyServer(LanguageServer):
             self.on_config_changed(autocomplete.clear_cache)
             self._autocomplete = autocomplete
         return self._autocomplete
+
+    @property
+    def trust(self) -> TrustPrompter:
+        """Asks the user to trust a workspace config (see ``features.trust``)."""
+        if self._trust is None:
+            from .features.trust import TrustPrompter
+
+            self._trust = TrustPrompter(self)
+        return self._trust
 
     @property
     def accounting(self) -> Accounting:
@@ -237,8 +251,11 @@ def build_server(
     config_flag: str | None = None,
     log_file: str | None = None,
     metrics: Metrics | None = None,
+    editor_config: bool = True,
 ) -> ByteBuddyServer:
-    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file, metrics=metrics)
+    server = ByteBuddyServer(
+        config_flag=config_flag, log_file=log_file, metrics=metrics, editor_config=editor_config
+    )
     register_features(server)
 
     @server.feature(types.SHUTDOWN)

@@ -59,6 +59,10 @@ command("ByteBuddyApply", function(cmd)
   require("bytebuddy.commands").apply(code, opts)
 end, { nargs = "?", range = true, desc = "ByteBuddy: apply the last chat code block (or a register)" })
 
+command("ByteBuddyTrust", function(cmd)
+  require("bytebuddy.commands").trust(cmd.args)
+end, { nargs = "?", complete = "file", desc = "ByteBuddy: trust this project's config (its exact content)" })
+
 command("ByteBuddyToggle", function()
   require("bytebuddy.commands").toggle()
 end, { desc = "ByteBuddy: turn ghost text on/off" })

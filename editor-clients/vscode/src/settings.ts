@@ -6,6 +6,15 @@ const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warning', 'error'];
 
 export const SECTION = 'bytebuddy';
 
+/** Who set a setting: the user (user/remote/default settings) or the workspace (a repository's own settings). */
+export type SettingSource = 'user' | 'workspace';
+
+/** Where the config settings came from; the server treats workspace ones as untrusted until the user trusts them. */
+export interface SettingSources {
+  config: SettingSource;
+  configPath: SettingSource;
+}
+
 export interface ByteBuddySettings {
   serverPath: string;
   pythonPath: string;
@@ -18,11 +27,40 @@ export interface ByteBuddySettings {
   /** null: as the server's config says. */
   contextEnabled: boolean | null;
   contextIndex: boolean | null;
+  sources: SettingSources;
+}
+
+/** What `WorkspaceConfiguration.inspect` reports about the workspace layers of a setting. */
+export interface InspectedSetting {
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+  workspaceLanguageValue?: unknown;
+  workspaceFolderLanguageValue?: unknown;
 }
 
 /** The subset of `vscode.WorkspaceConfiguration` used here (keeps this module host-free). */
 export interface ConfigurationReader {
   get<T>(key: string): T | undefined;
+  inspect?(key: string): InspectedSetting | undefined;
+}
+
+/**
+ * 'workspace' when the repository's settings (workspace or folder, any language) give the
+ * setting a value: such a value is the repository's choice, not the user's, even where it
+ * equals the user's own (the server then asks before trusting it).
+ */
+export function settingSource(config: ConfigurationReader, key: string): SettingSource {
+  const inspected = config.inspect?.(key);
+  if (inspected === undefined) {
+    return 'user';
+  }
+  const layers = [
+    inspected.workspaceValue,
+    inspected.workspaceFolderValue,
+    inspected.workspaceLanguageValue,
+    inspected.workspaceFolderLanguageValue,
+  ];
+  return layers.some((value) => value !== undefined) ? 'workspace' : 'user';
 }
 
 function stringSetting(config: ConfigurationReader, key: string, fallback: string): string {
@@ -54,6 +92,7 @@ export function readSettings(config: ConfigurationReader): ByteBuddySettings {
     logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : 'info',
     contextEnabled: typeof contextEnabled === 'boolean' ? contextEnabled : null,
     contextIndex: typeof contextIndex === 'boolean' ? contextIndex : null,
+    sources: { config: settingSource(config, 'config'), configPath: settingSource(config, 'configPath') },
   };
 }
 
@@ -78,19 +117,21 @@ export function resolveUserPath(value: string, workspaceFolder: string | undefin
 export interface InitializationOptions {
   config?: Record<string, unknown>;
   configPath?: string;
+  sources: SettingSources;
   settings: ServerSettingsSection;
 }
 
 /** Inline config wins over a path, as in the server's source order. */
 export function buildInitializationOptions(settings: ByteBuddySettings, workspaceFolder: string | undefined): InitializationOptions {
   const section = serverSettingsSection(settings, workspaceFolder);
+  const sources = settings.sources;
   if (settings.config !== null) {
-    return { config: settings.config, settings: section };
+    return { config: settings.config, sources, settings: section };
   }
   if (section.configPath !== null) {
-    return { configPath: section.configPath, settings: section };
+    return { configPath: section.configPath, sources, settings: section };
   }
-  return { settings: section };
+  return { sources, settings: section };
 }
 
 /**
@@ -104,6 +145,7 @@ export interface ServerSettingsSection {
   completionFallback: boolean;
   logLevel: LogLevel;
   context: { enabled: boolean | null; index: boolean | null };
+  sources: SettingSources;
 }
 
 export function serverSettingsSection(settings: ByteBuddySettings, workspaceFolder: string | undefined): ServerSettingsSection {
@@ -114,6 +156,7 @@ export function serverSettingsSection(settings: ByteBuddySettings, workspaceFold
     completionFallback: settings.completionFallback,
     logLevel: settings.logLevel,
     context: { enabled: settings.contextEnabled, index: settings.contextIndex },
+    sources: settings.sources,
   };
 }
 

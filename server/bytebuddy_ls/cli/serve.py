@@ -15,8 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (default)")
     mode.add_argument("--tcp", action="store_true", help="listen on a TCP port")
+    mode.add_argument(
+        "--socket", metavar="PATH", help="listen on a Unix socket (mode 0600): safe to share"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --host be a non-loopback address (anyone who connects uses your tokens)",
+    )
     parser.add_argument(
         "--config", metavar="PATH", help="config file (overrides every other source)"
     )
@@ -31,7 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from .. import transport
+
     setup_logging(args.log_level, args.log_file)
+    if args.tcp:
+        try:
+            transport.check_host(args.host, allow_remote=args.allow_remote)
+        except transport.TransportError as exc:
+            print(f"bytebuddy-ls: {exc}", file=sys.stderr)
+            return 2
     from ..server import build_server
 
     metrics = None
@@ -41,9 +60,21 @@ def run(args: argparse.Namespace) -> int:
         metrics = start_metrics(args.metrics_port)
         if metrics is None:
             return 2
-    server = build_server(config_flag=args.config, log_file=args.log_file, metrics=metrics)
-    if args.tcp:
-        server.start_tcp(args.host, args.port)
-    else:
-        server.start_io()
+    # Over TCP the client may be any local process: it never chooses the config.
+    server = build_server(
+        config_flag=args.config,
+        log_file=args.log_file,
+        metrics=metrics,
+        editor_config=not args.tcp,
+    )
+    try:
+        if args.tcp:
+            transport.serve_tcp(server, args.host, args.port, allow_remote=args.allow_remote)
+        elif args.socket:
+            transport.serve_socket(server, Path(args.socket))
+        else:
+            transport.serve_stdio(server)
+    except (transport.TransportError, OSError) as exc:
+        print(f"bytebuddy-ls: {exc}", file=sys.stderr)
+        return 2
     return 0

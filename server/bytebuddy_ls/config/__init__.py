@@ -6,6 +6,7 @@ from .loader import (
     ConfigSourceKind,
     Diagnostic,
     LoadedConfig,
+    Trust,
     load_config_data,
     load_config_file,
     load_config_text,
@@ -13,7 +14,8 @@ from .loader import (
 from .roles import ROLE_FALLBACKS, models_for_role
 from .schema import ROLES, Config, ModelConfig, PromptConfig, Role
 from .state import ConfigState, ReloadOutcome
-from .tokens import Token, is_hf_host, is_loopback_host, resolve_token
+from .tokens import Token, resolve_token
+from .trust import Provenance, Reach, TrustStore, is_hf_host, is_loopback_host
 
 __all__ = [
     "ROLES",
@@ -27,9 +29,13 @@ __all__ = [
     "LoadedConfig",
     "ModelConfig",
     "PromptConfig",
+    "Provenance",
+    "Reach",
     "ReloadOutcome",
     "Role",
     "Token",
+    "Trust",
+    "TrustStore",
     "find_config",
     "is_hf_host",
     "is_loopback_host",

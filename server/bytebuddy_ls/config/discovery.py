@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from .loader import ConfigSourceKind
 from .schema import BUNDLED_LOCAL_MODEL, ROLES
 from .tokens import hf_token_file
+from .trust import Provenance, is_inside, parse_provenance
 
 WORKSPACE_CONFIG = Path(".bytebuddy") / "config.yaml"
 EMBEDDED_ENV = "BYTEBUDDY_EMBEDDED_MODEL"
@@ -37,6 +39,7 @@ class ConfigSource:
     kind: ConfigSourceKind
     path: Path | None = None
     inline: Any = None
+    provenance: Provenance = Provenance.USER
 
     def describe(self) -> str:
         if self.kind is ConfigSourceKind.EMBEDDED:
@@ -128,28 +131,62 @@ def find_config(
     init_options: dict[str, Any] | None = None,
     workspace_root: Path | None = None,
     embedded: bool = True,
+    workspace_folders: Sequence[Path] = (),
+    editor_config: bool = True,
 ) -> ConfigSource | None:
-    """The first config source that exists; with ``embedded``, the embedded default when
-    none does and ``embedded_default_applies()``."""
+    """The first config source that exists, with its provenance (see ``trust``); with
+    ``embedded``, the embedded default when none does and ``embedded_default_applies()``.
+
+    ``init_options`` may say where the editor's settings came from: ``sources: {config,
+    configPath: "user" | "workspace"}`` (absent: user). A path inside a workspace folder
+    is workspace whichever way it arrives. ``editor_config=False`` (a TCP connection,
+    which any local process can open) ignores an editor-supplied config and configPath.
+    """
+    folders = [*workspace_folders, *([workspace_root] if workspace_root else [])]
     if flag:
         return ConfigSource(ConfigSourceKind.FLAG, Path(flag).expanduser())
     init_options = init_options or {}
-    if init_options.get("config") is not None:
-        return ConfigSource(ConfigSourceKind.INLINE, inline=init_options["config"])
-    if init_options.get("configPath"):
+    declared = init_options.get("sources")
+    declared = declared if isinstance(declared, Mapping) else {}
+
+    def editor_provenance(key: str, path: Path | None = None) -> Provenance:
+        said = parse_provenance(declared.get(key)) or Provenance.USER
+        if path is not None and is_inside(path, folders):
+            return Provenance.WORKSPACE
+        return said
+
+    if editor_config and init_options.get("config") is not None:
         return ConfigSource(
-            ConfigSourceKind.INIT_PATH, Path(str(init_options["configPath"])).expanduser()
+            ConfigSourceKind.INLINE,
+            inline=init_options["config"],
+            provenance=editor_provenance("config"),
+        )
+    if editor_config and init_options.get("configPath"):
+        path = Path(str(init_options["configPath"])).expanduser()
+        return ConfigSource(
+            ConfigSourceKind.INIT_PATH, path, provenance=editor_provenance("configPath", path)
         )
     env = os.environ.get("BYTEBUDDY_CONFIG")
     if env:
         return ConfigSource(ConfigSourceKind.ENV, Path(env).expanduser())
-    if workspace_root is not None:
-        candidate = workspace_root / WORKSPACE_CONFIG
-        if candidate.is_file():
-            return ConfigSource(ConfigSourceKind.WORKSPACE, candidate)
     user = user_config_path()
+    for root in folders:
+        candidate = root / WORKSPACE_CONFIG
+        if candidate.is_file():
+            if _same_file(candidate, user):  # the workspace folder is the home directory
+                return ConfigSource(ConfigSourceKind.USER, user)
+            return ConfigSource(
+                ConfigSourceKind.WORKSPACE, candidate, provenance=Provenance.WORKSPACE
+            )
     if user.is_file():
         return ConfigSource(ConfigSourceKind.USER, user)
     if embedded and embedded_default_applies():
         return ConfigSource(ConfigSourceKind.EMBEDDED, inline=embedded_config())
     return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False

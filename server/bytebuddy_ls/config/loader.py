@@ -18,7 +18,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..log import logger, secrets
-from .schema import ALL_ROLES, IGNORED_TOP_LEVEL_KEYS, Config, ModelConfig
+from .schema import ALL_ROLES, BUNDLED_LOCAL_MODEL, IGNORED_TOP_LEVEL_KEYS, Config, ModelConfig
+from .trust import (
+    INTERPOLATION,
+    Provenance,
+    Reach,
+    TrustStore,
+    digest_bytes,
+    digest_inline,
+    reach_of,
+    variables_in,
+)
 
 Loc = tuple[str | int, ...]
 
@@ -62,11 +72,29 @@ class LoadedConfig:
     kind: ConfigSourceKind
     path: Path | None = None
     warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
+    provenance: Provenance = Provenance.USER
+    # False for a workspace config the user has not trusted (see ``trust``).
+    trusted: bool = True
+    digest: str = ""  # SHA-256 of the exact content, what trusting it records
+    reach: Reach = field(default_factory=Reach)
 
 
-_INTERPOLATION = re.compile(
-    r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}|\$\{([A-Za-z_][A-Za-z0-9_]*)\}"
-)
+@dataclass(frozen=True)
+class Trust:
+    """How a config is to be loaded: its provenance, and the store of trusted digests."""
+
+    provenance: Provenance = Provenance.USER
+    store: TrustStore | None = None
+
+    def trusts(self, digest: str) -> bool:
+        if self.provenance is Provenance.USER:
+            return True
+        return (self.store or TrustStore()).is_trusted(digest)
+
+
+USER_TRUST = Trust()
+# Keys whose values alias expansion may multiply, at most (a real config has hundreds).
+MAX_YAML_NODES = 100_000
 _MAX_CONFIG_BYTES = 1_000_000
 _legacy_noted: set[tuple[str, str]] = set()
 
@@ -104,7 +132,9 @@ class _Marks:
         return self.values.get((), (1, 1))
 
 
-def load_config_file(path: str | Path, kind: ConfigSourceKind) -> LoadedConfig:
+def load_config_file(
+    path: str | Path, kind: ConfigSourceKind, *, trust: Trust = USER_TRUST
+) -> LoadedConfig:
     path = Path(path).expanduser()
     origin = str(path)
     try:
@@ -123,18 +153,27 @@ def load_config_file(path: str | Path, kind: ConfigSourceKind) -> LoadedConfig:
         raise ConfigError(
             [Diagnostic(origin, 1, 1, f"config is not UTF-8 text (byte {exc.start})")]
         ) from None
-    return load_config_text(text, origin, kind, path=path)
+    return load_config_text(text, origin, kind, path=path, trust=trust, digest=digest_bytes(raw))
 
 
 def load_config_text(
-    text: str, origin: str, kind: ConfigSourceKind, *, path: Path | None = None
+    text: str,
+    origin: str,
+    kind: ConfigSourceKind,
+    *,
+    path: Path | None = None,
+    trust: Trust = USER_TRUST,
+    digest: str | None = None,
 ) -> LoadedConfig:
     marks = _Marks()
     try:
+        _check_expansion(text, origin)
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
             marks.record(node)  # in the try: a recursive alias (&a [*a]) recurses here
+    except ConfigError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -146,12 +185,68 @@ def load_config_text(
         raise ConfigError([Diagnostic(origin, 1, 1, f"cannot parse YAML: {exc}")]) from None
     if data is None:
         raise ConfigError([Diagnostic(origin, 1, 1, "config is empty: it needs a 'models:' list")])
-    return _validate(data, origin, kind, marks, path)
+    digest = digest or digest_bytes(text.encode("utf-8"))
+    return _validate(data, origin, kind, marks, path, trust, digest)
 
 
-def load_config_data(data: Any, origin: str, kind: ConfigSourceKind) -> LoadedConfig:
+def load_config_data(
+    data: Any, origin: str, kind: ConfigSourceKind, *, trust: Trust = USER_TRUST
+) -> LoadedConfig:
     """Validate an already-parsed object (``initializationOptions.config``)."""
-    return _validate(data, origin, kind, _Marks(), None)
+    return _validate(data, origin, kind, _Marks(), None, trust, digest_inline(data))
+
+
+def _check_expansion(text: str, origin: str) -> None:
+    """Refuse YAML whose aliases expand to more than ``MAX_YAML_NODES`` nodes (an alias
+    "bomb": a few hundred bytes that every later step would walk billions of times).
+
+    Counted on the event stream, so nothing is expanded to find out."""
+    sizes: dict[str, int] = {}
+    stack: list[tuple[str | None, int]] = [(None, 0)]
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            anchor = event.anchor or ""
+            if anchor not in sizes:
+                raise ConfigError(
+                    [_at(origin, event, f"alias *{anchor} refers to itself (a recursive alias)")]
+                )
+            grown = sizes[anchor]
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append((event.anchor, 1))
+            continue
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            closed, grown = stack.pop()
+            if closed is not None:
+                sizes[closed] = grown
+            name, count = stack.pop()
+            stack.append((name, count + grown))
+            continue
+        elif isinstance(event, yaml.ScalarEvent):
+            grown = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        else:
+            continue
+        total += grown
+        if total > MAX_YAML_NODES:
+            raise ConfigError(
+                [
+                    _at(
+                        origin,
+                        event,
+                        f"YAML aliases expand to more than {MAX_YAML_NODES:,} values "
+                        "(an alias bomb?): refused",
+                    )
+                ]
+            )
+        name, count = stack.pop()
+        stack.append((name, count + grown))
+
+
+def _at(origin: str, event: Any, message: str) -> Diagnostic:
+    mark = event.start_mark
+    return Diagnostic(origin, mark.line + 1, mark.column + 1, message)
 
 
 @dataclass(frozen=True)
@@ -169,7 +264,13 @@ class _Located:
 
 
 def _validate(
-    data: Any, origin: str, kind: ConfigSourceKind, marks: _Marks, path: Path | None
+    data: Any,
+    origin: str,
+    kind: ConfigSourceKind,
+    marks: _Marks,
+    path: Path | None,
+    trust: Trust,
+    digest: str,
 ) -> LoadedConfig:
     diag = _Located(origin, marks)
     if not isinstance(data, Mapping):
@@ -179,12 +280,132 @@ def _validate(
 
     warnings: list[Diagnostic] = []
     data = dict(data)
-    for key in IGNORED_TOP_LEVEL_KEYS:
-        if key in data:
+    _drop_unused_top_level(data, diag, warnings)
+
+    trusted = trust.trusts(digest)
+    reach = reach_of(data)
+    unusable = _prepare_models(data, diag, warnings, trusted=trusted, path=path)
+    if trusted:
+        _interpolate_top_level(data, diag, warnings)
+
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_diagnostics(exc, diag)) from None
+
+    if unusable or not trusted:
+        config = config.model_copy(
+            update={
+                "models": [
+                    m.model_copy(update={"unusable": unusable.get(i), "trusted": trusted})
+                    for i, m in enumerate(config.models)
+                ]
+            }
+        )
+    for loc, key in _unknown_keys(config):
+        warnings.append(diag(loc, f"unknown key '{key}' (ignored)", "warning", key=True))
+    for model in config.models:
+        _register_secrets(model)
+        _note_legacy_api_base(model)
+    return LoadedConfig(
+        config,
+        origin,
+        kind,
+        path,
+        tuple(warnings),
+        provenance=trust.provenance,
+        trusted=trusted,
+        digest=digest,
+        reach=reach,
+    )
+
+
+def trust_hint(origin: str, path: Path | None) -> str:
+    """How to trust the config at ``origin``."""
+    if path is not None:
+        return f"trust it with `bytebuddy-ls trust {path}` (or answer Trust when asked)"
+    return "trust it when asked, or move it to your user settings"
+
+
+def _restrict_untrusted(
+    model: dict[str, Any],
+    name: str,
+    origin: str,
+    path: Path | None,
+    warnings: list[Diagnostic],
+    index: int,
+    diag: Any,
+) -> str | None:
+    """Strip what an untrusted workspace config may not use; why the model cannot run
+    until trusted, or None when it may (without any of the user's secrets)."""
+    hint = trust_hint(origin, path)
+    options = model.get("requestOptions")
+    if isinstance(options, Mapping):
+        options = dict(options)
+        if options.pop("headers", None):
+            warnings.append(
+                diag(
+                    ("models", index, "requestOptions", "headers"),
+                    f"model '{name}': custom headers are ignored until you trust this "
+                    f"workspace config; {hint}",
+                    "warning",
+                )
+            )
+        if options.get("verifySsl") is False:
+            options["verifySsl"] = True
+            warnings.append(
+                diag(
+                    ("models", index, "requestOptions", "verifySsl"),
+                    f"model '{name}': verifySsl: false is ignored until you trust this "
+                    f"workspace config",
+                    "warning",
+                )
+            )
+        model["requestOptions"] = options
+    variables = variables_in(model)
+    if variables:
+        # Kept verbatim (never expanded), except where a literal would be sent as a credential
+        # or make the URL invalid: the model is shown, and runs once trusted.
+        for key in ("apiKey", "apiBase"):
+            if variables_in(model.get(key)):
+                model.pop(key, None)
+        names = ", ".join(f"${v}" for v in variables)
+        return f"model '{name}' reads {names}: this workspace config is not trusted; {hint}"
+    base = model.get("apiBase")
+    if isinstance(base, str) and not base.strip().lower().startswith("https://"):
+        return (
+            f"model '{name}' uses {base.strip()}: an untrusted workspace config may use only "
+            f"https:// servers; {hint}"
+        )
+    provider = str(model.get("provider", "")).strip().lower()
+    if provider in ("llamacpp", "llama-cpp-python") and model.get("model") != BUNDLED_LOCAL_MODEL:
+        return (
+            f"model '{name}' loads a local model file: this workspace config is not trusted; {hint}"
+        )
+    return None
+
+
+def _drop_unused_top_level(
+    data: dict[str, Any], diag: _Located, warnings: list[Diagnostic]
+) -> None:
+    """Remove (with a warning) the top-level keys bytebuddy-ls does not use."""
+    for key in data:
+        if key == "allowedApiHosts":
+            warnings.append(
+                diag(
+                    (key,),
+                    "'allowedApiHosts' is no longer used: a workspace config is trusted by "
+                    "its content instead (`bytebuddy-ls trust PATH`)",
+                    "warning",
+                    key=True,
+                )
+            )
+        elif key in IGNORED_TOP_LEVEL_KEYS:
             warnings.append(
                 diag((key,), f"'{key}' is not used by bytebuddy-ls", "warning", key=True)
             )
-            del data[key]
+    for key in IGNORED_TOP_LEVEL_KEYS:
+        data.pop(key, None)
     if isinstance(data.get("context"), list):
         # Continue's list of context providers: not this server's ``context`` settings.
         warnings.append(
@@ -197,35 +418,12 @@ def _validate(
             )
         )
         data.pop("context")
-    unusable = _prepare_models(data, diag, warnings)
-    _interpolate_top_level(data, diag, warnings)
-
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_pydantic_diagnostics(exc, diag)) from None
-
-    if unusable:
-        config = config.model_copy(
-            update={
-                "models": [
-                    m.model_copy(update={"unusable": unusable[i]}) if i in unusable else m
-                    for i, m in enumerate(config.models)
-                ]
-            }
-        )
-    for loc, key in _unknown_keys(config):
-        warnings.append(diag(loc, f"unknown key '{key}' (ignored)", "warning", key=True))
-    for model in config.models:
-        _register_secrets(model)
-        _note_legacy_api_base(model)
-    return LoadedConfig(config, origin, kind, path, tuple(warnings))
 
 
 def _interpolate_top_level(
     data: dict[str, Any], diag: _Located, warnings: list[Diagnostic]
 ) -> None:
-    for key in ("prompts", "allowedApiHosts"):
+    for key in ("prompts",):
         if data.get(key) is not None:
             leftover = _interpolate_in_place(data, key)
             if leftover:
@@ -235,10 +433,16 @@ def _interpolate_top_level(
 
 
 def _prepare_models(
-    data: dict[str, Any], diag: _Located, warnings: list[Diagnostic]
+    data: dict[str, Any],
+    diag: _Located,
+    warnings: list[Diagnostic],
+    *,
+    trusted: bool,
+    path: Path | None,
 ) -> dict[int, str]:
-    """Interpolate each model's ``${VAR}``s and drop roles bytebuddy-ls does not serve,
-    in place; returns why a model is unusable (a variable is not set), by index."""
+    """Interpolate each model's ``${VAR}``s (trusted configs) or restrict it (untrusted
+    ones), and drop roles bytebuddy-ls does not serve, in place; returns why a model is
+    unusable (a variable is not set, or what an untrusted config may not do), by index."""
     unusable: dict[int, str] = {}
     models = data.get("models")
     if not isinstance(models, list):
@@ -248,11 +452,19 @@ def _prepare_models(
     for index, model in enumerate(models):
         if not isinstance(model, dict):
             continue
-        missing = _interpolate_in_place(model)
-        if missing:
-            name = str(model.get("name", f"models[{index}]"))
-            names = ", ".join(f"${{{v}}}" for v in missing)
-            unusable[index] = f"model '{name}' is disabled: environment variable {names} is not set"
+        name = str(model.get("name", f"models[{index}]"))
+        if trusted:
+            missing = _interpolate_in_place(model)
+            if missing:
+                names = ", ".join(f"${{{v}}}" for v in missing)
+                unusable[index] = (
+                    f"model '{name}' is disabled: environment variable {names} is not set"
+                )
+        else:
+            reason = _restrict_untrusted(model, name, diag.origin, path, warnings, index, diag)
+            if reason:
+                unusable[index] = reason
+        if index in unusable:
             warnings.append(diag(("models", index), unusable[index], "warning"))
         roles = model.get("roles")
         if isinstance(roles, list):
@@ -281,9 +493,10 @@ def _interpolate_in_place(container: dict[str, Any], only: str | None = None) ->
             if value is None:
                 missing.append(name)
                 return ""
+            secrets.add(value)  # whatever a config reads from the environment may be secret
             return value
 
-        return _INTERPOLATION.sub(one, text)
+        return INTERPOLATION.sub(one, text)
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):
@@ -352,10 +565,11 @@ def _unknown_keys(model: BaseModel, path: Loc = ()) -> Iterator[tuple[Loc, str]]
 def _register_secrets(model: ModelConfig) -> None:
     if model.apiKey is not None:
         secrets.add(model.apiKey.get_secret_value())
-    for header, value in model.requestOptions.headers.items():
-        if any(word in header.lower() for word in ("auth", "key", "token", "secret")):
-            secrets.add(value)
-            secrets.add(value.split()[-1] if value.split() else value)
+    for value in model.requestOptions.headers.values():
+        secrets.add(value)
+        secrets.add(value.split()[-1] if value.split() else value)
+    if model.apiBase is not None:
+        secrets.add_url(model.apiBase)
 
 
 def _note_legacy_api_base(model: ModelConfig) -> None:

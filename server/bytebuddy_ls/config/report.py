@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..log import setup_logging
+from ..log import redact, setup_logging
 from . import (
     ROLES,
     ConfigError,
@@ -18,7 +18,9 @@ from . import (
     models_for_role,
     searched_locations,
 )
-from .discovery import embedded_default_applies, no_config_hint
+from .discovery import WORKSPACE_CONFIG, embedded_default_applies, no_config_hint
+from .loader import Trust, load_config_text
+from .trust import TrustStore, digest_bytes
 
 
 def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | None:
@@ -30,9 +32,10 @@ def load_for_cli(path: str | None, *, embedded: bool = True) -> LoadedConfig | N
     source = find_config(workspace_root=Path.cwd(), embedded=embedded)
     if source is None:
         return None
+    trust = Trust(source.provenance)
     if source.path is None:
-        return load_config_data(source.inline, source.describe(), source.kind)
-    return load_config_file(source.path, source.kind)
+        return load_config_data(source.inline, source.describe(), source.kind, trust=trust)
+    return load_config_file(source.path, source.kind, trust=trust)
 
 
 def check_config(path: str | None) -> int:
@@ -106,3 +109,39 @@ def load_or_report(path: str | None) -> LoadedConfig | None:
             file=sys.stderr,
         )
     return loaded
+
+
+def trust_config(path: str | None, *, store: TrustStore | None = None) -> int:
+    """``bytebuddy-ls trust [PATH]``: trust this exact content of a workspace config.
+
+    PATH: a config file or a folder holding ``.bytebuddy/config.yaml`` (default: the
+    current directory). The content is validated, what it reads and contacts is shown,
+    and its SHA-256 is recorded; any later edit makes it untrusted again."""
+    setup_logging("warning")
+    target = Path(path).expanduser() if path else Path.cwd()
+    if target.is_dir():
+        target = target / WORKSPACE_CONFIG
+    try:
+        raw = target.read_bytes()
+    except OSError as exc:
+        print(f"cannot read {target}: {exc.strerror}", file=sys.stderr)
+        return 1
+    digest = digest_bytes(raw)
+    try:
+        loaded = load_config_text(
+            raw.decode("utf-8-sig"), str(target), ConfigSourceKind.WORKSPACE, digest=digest
+        )
+    except UnicodeDecodeError:
+        print(f"{target}: not UTF-8 text", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        print("not trusted: fix the config first", file=sys.stderr)
+        return 1
+    store = store or TrustStore()
+    resolved = target.resolve()
+    print(redact(f"{resolved} {loaded.reach.describe()}."))
+    store.trust(digest, str(resolved))
+    print(f"trusted ({digest[:19]}…); an edit makes it untrusted again")
+    return 0

@@ -33,3 +33,14 @@ def models_for_role(
         if model is not None and model.unusable is None:
             chain = [model] + [m for m in chain if m.name != chosen]
     return chain
+
+
+def disabled_reason(config: Config, role: Role) -> str | None:
+    """Why the models that list ``role`` (or its fallbacks) cannot serve it, if they all
+    are disabled: e.g. a variable that is not set, or an untrusted workspace config."""
+    reasons = [
+        m.unusable
+        for m in config.models
+        if m.unusable and any(r in m.roles for r in ROLE_FALLBACKS[role])
+    ]
+    return reasons[0] if reasons else None

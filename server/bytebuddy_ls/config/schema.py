@@ -42,7 +42,16 @@ LEGACY_API_HOST = "api-inference.huggingface.co"
 
 # Keys ByteBuddy/Continue configs carry that this server accepts but does not use.
 IGNORED_TOP_LEVEL_KEYS = frozenset(
-    {"name", "version", "schema", "rules", "docs", "mcpServers", "data"}
+    {
+        "name",
+        "version",
+        "schema",
+        "rules",
+        "docs",
+        "mcpServers",
+        "data",
+        "allowedApiHosts",
+    }
 )
 
 
@@ -130,6 +139,9 @@ class ModelConfig(_Strict):
     # Set by the loader, never by the user: why this model cannot be used (e.g. a
     # missing environment variable). The rest of the config keeps working.
     unusable: str | None = Field(default=None, exclude=True)
+    # Set by the loader: False when the model comes from an untrusted workspace config
+    # (no ambient credentials; see config.trust).
+    trusted: bool = Field(default=True, exclude=True)
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -284,9 +296,6 @@ class UsageConfig(_Strict):
 class Config(_Strict):
     models: list[ModelConfig]
     prompts: list[PromptConfig] = Field(default_factory=list)
-    # Hosts (besides Hugging Face's and loopback) that may receive a secret from a
-    # workspace config. Honoured only in the user's own config (see inference.auth).
-    allowedApiHosts: list[str] = Field(default_factory=list)
     budgets: list[Budget] = Field(default_factory=list)
     audit: AuditConfig | None = None
     usage: UsageConfig = Field(default_factory=UsageConfig)

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..log import logger
 from .discovery import ConfigSource, find_config
-from .loader import ConfigError, LoadedConfig, load_config_data, load_config_file
+from .loader import ConfigError, LoadedConfig, Trust, load_config_data, load_config_file
 from .roles import models_for_role
 from .schema import ModelConfig, Role
+from .trust import Provenance, TrustStore
 
 POLL_INTERVAL_S = 0.5
 
@@ -33,15 +34,20 @@ class ConfigState:
         flag: str | None = None,
         init_options: dict[str, Any] | None = None,
         workspace_root: Path | None = None,
+        trust_store: TrustStore | None = None,
     ) -> None:
         self.flag = flag
         self.init_options = init_options or {}
         self.workspace_root = workspace_root
+        self.workspace_folders: list[Path] = []
+        # False over TCP: any local process can connect, so no editor-supplied config.
+        self.editor_config = True
+        self.trust_store = trust_store or TrustStore()
         self.source: ConfigSource | None = None
         self.loaded: LoadedConfig | None = None
         self.error: ConfigError | None = None
         self.selected: dict[Role, str] = {}
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[Any, ...] | None = None
 
     @property
     def models(self) -> list[ModelConfig]:
@@ -68,9 +74,19 @@ class ConfigState:
     def reload(self, *, force: bool = False) -> ReloadOutcome:
         """Find and load the config; keep the last good one when the new one is bad."""
         source = find_config(
-            flag=self.flag, init_options=self.init_options, workspace_root=self.workspace_root
+            flag=self.flag,
+            init_options=self.init_options,
+            workspace_root=self.workspace_root,
+            workspace_folders=self.workspace_folders,
+            editor_config=self.editor_config,
         )
-        stamp = _stamp(source.path) if source and source.path else None
+        stamp = (
+            _stamp(source.path) if source and source.path else None,
+            # Trusting the config (here or with `bytebuddy-ls trust`) reloads it.
+            self.trust_store.stamp()
+            if source and source.provenance is Provenance.WORKSPACE
+            else None,
+        )
         if (
             not force
             and source == self.source
@@ -84,11 +100,13 @@ class ConfigState:
             self.loaded, self.error = None, None
             return ReloadOutcome(was_loaded, None, False)
         try:
+            trust = Trust(source.provenance, self.trust_store)
             if source.path is None:  # inline options or the embedded default
-                loaded = load_config_data(source.inline, source.describe(), source.kind)
+                loaded = load_config_data(
+                    source.inline, source.describe(), source.kind, trust=trust
+                )
             else:
-                assert source.path is not None
-                loaded = load_config_file(source.path, source.kind)
+                loaded = load_config_file(source.path, source.kind, trust=trust)
         except ConfigError as exc:
             new = self.error is None or str(self.error) != str(exc)
             self.error = exc
@@ -98,6 +116,12 @@ class ConfigState:
             role: name for role, name in self.selected.items() if loaded.config.model_named(name)
         }
         return ReloadOutcome(True, None, False)
+
+    def trust(self, digest: str, label: str) -> ReloadOutcome:
+        """Trust the workspace config whose content has ``digest`` (the one the user was
+        shown: a later edit stays untrusted), and reload."""
+        self.trust_store.trust(digest, label)
+        return self.reload(force=True)
 
     async def watch(
         self, on_reload: Callable[[ReloadOutcome], None], interval: float = POLL_INTERVAL_S

@@ -1,30 +1,20 @@
 """Where a model's token comes from: ``apiKey``, then ``HF_TOKEN``, ``HF_API_KEY``, then
-the file ``huggingface-cli login`` writes. Only ``apiKey`` travels to non-HF hosts."""
+the file ``huggingface-cli login`` writes. Only ``apiKey`` travels to non-HF hosts; the
+ambient ones follow ``trust.ambient_credentials_allowed``."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from ..log import secrets
 from .schema import ModelConfig
+from .trust import ambient_credentials_allowed, is_hf_host, is_loopback_host
 
-HF_HOST_SUFFIXES = (".huggingface.co", ".endpoints.huggingface.cloud", ".hf.space")
-
-
-def is_hf_host(host: str | None) -> bool:
-    host = (host or "").lower().rstrip(".")
-    return host == "huggingface.co" or host.endswith(HF_HOST_SUFFIXES)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    host = (host or "").lower().strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
-
+__all__ = ["Token", "hf_token_file", "is_hf_host", "is_loopback_host", "resolve_token"]
 
 def hf_token_file() -> Path:
     hf_home = os.environ.get("HF_HOME")
@@ -44,12 +34,13 @@ class Token:
 def resolve_token(model: ModelConfig) -> Token | None:
     """The token to send with this model's requests, or None.
 
-    Environment and token-file fallbacks are Hugging Face credentials: they are used
-    only when the model's host is a Hugging Face host, never sent to a third party.
+    Environment and token-file fallbacks are Hugging Face credentials: they go only where
+    ``ambient_credentials_allowed`` says (Hugging Face hosts over https, from a trusted
+    config), never to a third party.
     """
     if model.apiKey is not None and model.apiKey.get_secret_value():
         return Token(model.apiKey, "apiKey in config")
-    if not is_hf_host(urlsplit(model.effective_api_base).hostname):
+    if not ambient_credentials_allowed(model.effective_api_base, trusted=model.trusted):
         return None
     for variable in ("HF_TOKEN", "HF_API_KEY"):
         value = os.environ.get(variable, "").strip()

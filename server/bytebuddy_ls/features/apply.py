@@ -120,7 +120,7 @@ async def plan_outcome(
 
 
 async def run_apply(server: ByteBuddyServer, args: ApplyArgs) -> dict[str, Any]:
-    document = require_document(server, args.uri)
+    document = await require_document(server, args.uri)
     line_range = None
     if args.range is not None:
         line_range = range_to_lines(

@@ -42,6 +42,11 @@ def no_model_message(server: ByteBuddyServer, role: Role) -> str:
             "bytebuddy-ls has no model config: create ~/.bytebuddy/config.yaml "
             "(see config.example.yaml) or set the editor setting 'configPath'."
         )
+    from ..config.roles import disabled_reason
+
+    disabled = disabled_reason(server.config.loaded.config, role)
+    if disabled:  # e.g. an untrusted workspace config: say so, not "add a model"
+        return f"No usable model for the '{role}' role: {disabled}"
     return (
         f"No model serves the '{role}' role: add `roles: [{role}]` (or chat) to a model "
         "in the config."

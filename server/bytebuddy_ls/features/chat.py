@@ -144,11 +144,13 @@ def _chain_for(server: ByteBuddyServer, name: str | None) -> list[ModelConfig]:
     return [model]
 
 
-def _document_context(server: ByteBuddyServer, params: ChatParams) -> DocumentContext | None:
+async def _document_context(
+    server: ByteBuddyServer, params: ChatParams
+) -> DocumentContext | None:
     if params.text_document is None:
         return None
     uri = params.text_document.uri
-    document = require_document(server, uri)
+    document = await require_document(server, uri)
     selection = cursor = None
     if params.range is not None:
         lsp_range = params.range
@@ -171,7 +173,7 @@ async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, 
     from ..workspace.engine import workspace_references
 
     chain = _chain_for(server, params.model)
-    document = _document_context(server, params)
+    document = await _document_context(server, params)
     token = params.partial_result_token
     conversation = [(turn.role, turn.content) for turn in params.messages]
     conversation, workspace = workspace_references(server.context_engine, conversation)

@@ -26,7 +26,6 @@ Write tests, Explain, one per config ``prompts:`` entry, and "Edit with instruct
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,7 +165,7 @@ async def run_action(server: ByteBuddyServer, args: RunActionArgs) -> ActionResu
     """Run an action's model and turn the answer into an edit (or an answer to show).
     Raises RequestFailed when the model fails or the document moved on."""
     action = _find_action(server, args.id)
-    document = require_document(server, args.uri)
+    document = await require_document(server, args.uri)
     stale = args.version is not None and document.version not in (None, args.version)
     if stale:
         raise request_failed("The document changed since the action was offered; run it again.")
@@ -239,7 +238,7 @@ async def _write_tests(
     tests = normalize_eol(tests, eol) + eol
     target = path_for_tests(source_path, language) if source_path else None
     if target is not None and Path(target).is_file():
-        existing = document_for(server, from_fs_path(target) or "")
+        existing = await document_for(server, from_fs_path(target) or "")
         if existing is not None:
             return ActionResult(model.name, edit=_append(server, existing, tests))
     if target is not None and supports_create_file(server):
@@ -279,16 +278,28 @@ def _append(server: ByteBuddyServer, document: Document, block: str) -> types.Wo
     return workspace_edit_for(server, document, [edit])
 
 
-def _explanation_file(server: ByteBuddyServer, document: Document, answer: str) -> str:
-    """Write the answer to a Markdown file in a per-process temporary folder; its URI."""
+_explain_folder: Path | None = None
+
+
+def _private_folder() -> Path:
+    """This process's own folder for explanations: created by ``mkdtemp`` (mode 0700, an
+    unpredictable name), so another user can neither read the answers nor plant links."""
     import tempfile  # (its imports cost start-up time; explaining is rare)
 
-    folder = Path(tempfile.gettempdir()) / f"bytebuddy-ls-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True)
+    global _explain_folder
+    if _explain_folder is None or not _explain_folder.is_dir():
+        _explain_folder = Path(tempfile.mkdtemp(prefix="bytebuddy-ls-explain-"))
+    return _explain_folder
+
+
+def _explanation_file(server: ByteBuddyServer, document: Document, answer: str) -> str:
+    """Write the answer to a new Markdown file in the private folder; its URI."""
     stem = Path(path_of(document.uri) or "untitled").stem or "untitled"
-    path = folder / f"explain-{stem}-{next(_explain_counter)}.md"
+    path = _private_folder() / f"explain-{stem}-{next(_explain_counter)}.md"
     shown = display_path(server, document.uri) or document.uri
-    path.write_text(f"# ByteBuddy: {shown}\n\n{answer.strip()}\n", encoding="utf-8")
+    # "x": never write through something already there.
+    with path.open("x", encoding="utf-8") as handle:
+        handle.write(f"# ByteBuddy: {shown}\n\n{answer.strip()}\n")
     return from_fs_path(str(path)) or path.as_uri()
 
 
@@ -343,7 +354,7 @@ def register(server: ByteBuddyServer) -> None:
         result = await run_action(server, args)
         answer: dict[str, Any] = {"model": result.model}
         if result.content is not None:
-            document = require_document(server, args.uri)
+            document = await require_document(server, args.uri)
             answer["content"] = result.content
             shown = await _show_answer(server, document, result.content)
             if shown:

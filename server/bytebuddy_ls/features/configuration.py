@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from ..log import logger, setup_logging
+from ..log import logger, register_secret_values, setup_logging
 from ..lsp_types import RELOAD_COMMAND
 
 if TYPE_CHECKING:
@@ -88,22 +88,40 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     elif embedded:
         summary = f"bundled local model (no config found): {role_summary(server)}"
         server.status.set("ready", summary, model=state.loaded.config.models[0].name)
+    elif not state.loaded.trusted:
+        from ..config.loader import trust_hint
+
+        server.status.set(
+            "ready",
+            f"{role_summary(server)} (workspace config not trusted: it runs without your "
+            f"secrets; {trust_hint(state.loaded.origin, state.loaded.path)})",
+        )
     else:
         server.status.set("ready", role_summary(server))
+    server.trust.check(state.loaded)
 
 
-def _workspace_root(params: types.InitializeParams) -> Path | None:
-    uri = None
-    if params.workspace_folders:
-        uri = params.workspace_folders[0].uri
-    elif params.root_uri:
-        uri = params.root_uri
-    if uri:
-        path = to_fs_path(uri)
-        return Path(path) if path else None
-    if params.root_path:
-        return Path(params.root_path)
-    return None
+def _workspace_folders(params: types.InitializeParams) -> list[Path]:
+    """Every workspace folder (the first is the root), as paths."""
+    uris = [folder.uri for folder in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    folders = []
+    for uri in uris:
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        if path:
+            folders.append(Path(path))
+    if not folders and params.root_path:
+        folders.append(Path(params.root_path))
+    return folders
+
+
+def _editor_sources(options: dict[str, Any], settings: Any) -> None:
+    """Where the editor's config settings came from (``sources``), at either level."""
+    for raw in (settings, options):
+        if isinstance(raw, dict) and isinstance(raw.get("sources"), dict):
+            options["sources"] = dict(raw["sources"])
+            return
 
 
 def start(server: ByteBuddyServer, params: types.InitializeParams) -> None:
@@ -116,7 +134,9 @@ def start(server: ByteBuddyServer, params: types.InitializeParams) -> None:
         else {}
     )
     # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
-    server.settings = parse_settings(options.get("settings", options))
+    raw_settings = options.get("settings", options)
+    server.settings = parse_settings(raw_settings)
+    _editor_sources(options, raw_settings)
     if server.settings.configPath and not options.get("configPath"):
         options["configPath"] = server.settings.configPath
     if server.settings.logLevel:
@@ -124,7 +144,15 @@ def start(server: ByteBuddyServer, params: types.InitializeParams) -> None:
     server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
     state = server.config
     state.init_options = options
-    state.workspace_root = _workspace_root(params)
+    folders = _workspace_folders(params)
+    state.workspace_root = folders[0] if folders else None
+    state.workspace_folders = folders
+    state.editor_config = server.editor_config
+    if not server.editor_config and (options.get("config") or options.get("configPath")):
+        logger.warning(
+            "ignoring the editor's config/configPath: over TCP any local process could "
+            "send one (use --config, or serve --socket)"
+        )
     apply_reload(server, state.reload(force=True))
     server.spawn(state.watch(lambda outcome: apply_reload(server, outcome)))
 
@@ -134,10 +162,16 @@ def settings_changed(server: ByteBuddyServer, params: types.DidChangeConfigurati
     from ..config.settings import parse_settings
 
     before = server.settings
+    register_secret_values(params.settings)
     server.settings = parse_settings(params.settings, before)
+    raw = params.settings
+    raw = raw.get("bytebuddy", raw) if isinstance(raw, dict) else raw
+    sources_before = server.config.init_options.get("sources")
+    _editor_sources(server.config.init_options, raw)
+    sources_changed = server.config.init_options.get("sources") != sources_before
     if server.settings.logLevel and server.settings.logLevel != before.logLevel:
         setup_logging(server.settings.logLevel, server.log_file)
-    if server.settings.configPath != before.configPath:
+    if server.settings.configPath != before.configPath or sources_changed:
         if server.settings.configPath:
             server.config.init_options["configPath"] = server.settings.configPath
         else:
@@ -173,7 +207,8 @@ def register(server: ByteBuddyServer) -> None:
     @server.feature(types.INITIALIZE)
     def on_initialize(params: types.InitializeParams) -> None:
         # Only remembered: the editor waits for this answer, so the work waits for
-        # ``initialized``.
+        # ``initialized``. An inline config's secrets are known before anything logs.
+        register_secret_values(params.initialization_options)
         initialize_params.append(params)
 
     @server.feature(types.INITIALIZED)

@@ -111,7 +111,7 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
         raise JsonRpcInvalidParams(
             f"{EDIT_COMMAND} needs an instruction: the editor should ask for one"
         )
-    document = require_document(server, args.uri)
+    document = await require_document(server, args.uri)
     selection = selection_for(document, args.range)
     snapshot = Snapshot.of(document)
     instruction, added = await _with_workspace_code(server, instruction)

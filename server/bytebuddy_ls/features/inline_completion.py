@@ -55,10 +55,15 @@ async def suggest_at(
         )
     except NoAutocompleteModel:
         if server.config.loaded is not None:
+            from ..config.roles import disabled_reason
+
+            disabled = disabled_reason(server.config.loaded.config, "autocomplete")
             server.status.show_once(
-                "no-autocomplete-model",
-                "No model has the 'autocomplete' role: add `roles: [autocomplete]` to a code "
-                "model in the config (see config.example.yaml).",
+                f"no-autocomplete-model:{disabled}",
+                f"No usable model for autocomplete: {disabled}"
+                if disabled
+                else "No model has the 'autocomplete' role: add `roles: [autocomplete]` to a "
+                "code model in the config (see config.example.yaml).",
                 types.MessageType.Info,
             )
         return None

@@ -14,6 +14,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from ..documents import Document, language_for_path
+from ..files import FileReadError, read_workspace_file
 from ..log import logger
 from .errors import request_failed
 
@@ -38,25 +39,29 @@ def path_of(uri: str) -> str | None:
         return None
 
 
-def document_for(server: ByteBuddyServer, uri: str) -> Document | None:
-    """The open document, else the file on disk (read once, version unknown)."""
+async def document_for(server: ByteBuddyServer, uri: str) -> Document | None:
+    """The open document, else a regular file inside a workspace folder (read once in a
+    worker thread, version unknown; see ``files``), else None for a URI that is not a
+    file. A file that may not be read raises JsonRpcInvalidParams saying why."""
     document = server.documents.get(uri)
     if document is not None:
         return document
     path = path_of(uri)
     if path is None:
         return None
+    folders = server.config.workspace_folders or (
+        [server.config.workspace_root] if server.config.workspace_root else []
+    )
     try:
-        with open(path, encoding="utf-8", newline="") as handle:  # keep CRLF as it is
-            text = handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
+        text = await read_workspace_file(Path(path), folders)
+    except FileReadError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
     language = language_for_path(Path(path)) or ""
     return Document(uri, text, None, language, encoding=server.documents.encoding)
 
 
-def require_document(server: ByteBuddyServer, uri: str) -> Document:
-    document = document_for(server, uri)
+async def require_document(server: ByteBuddyServer, uri: str) -> Document:
+    document = await document_for(server, uri)
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: open it in the editor first")
     return document

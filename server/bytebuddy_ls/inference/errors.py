@@ -233,7 +233,7 @@ def error_message(body: bytes | str | None, headers: Mapping[str, str] | None = 
             message = _plain(text)
     if not message and headers is not None:
         message = headers.get("x-error-message", "") or ""
-    return redact(_shorten(message))
+    return _shorten(redact(message))
 
 
 def _message_from_json(data: Any) -> str:

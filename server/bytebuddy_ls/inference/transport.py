@@ -8,9 +8,9 @@ Proxies and CAs follow the conventions of curl, requests and huggingface_hub:
   verification off;
 - ``requestOptions.proxy`` (an ``http(s)://`` URL) replaces the environment's proxy
   for that model.
-``proxy`` and ``caBundlePath`` are honoured only from a config the user chose (the
-client is told when the active config is a workspace's: ``restricted``), so a cloned
-repository cannot route the user's token through its own proxy.
+``proxy`` and ``caBundlePath`` are honoured only from a config the user chose or trusted
+(the client is told when the active config is an untrusted workspace's: ``restricted``),
+so a cloned repository cannot route anything through its own proxy.
 
 Redirects are never followed: a redirect must not carry the token to another host.
 One pool per distinct (verify, CA, proxy): models that share settings share
@@ -46,8 +46,8 @@ class TransportSettings:
             if model.name not in _warned:
                 _warned.add(model.name)
                 logger.warning(
-                    "model '%s': requestOptions.proxy/caBundlePath are ignored in a workspace "
-                    "config; set them in your own ~/.bytebuddy/config.yaml",
+                    "model '%s': requestOptions.proxy/caBundlePath are ignored until you trust "
+                    "this workspace config (or set them in your own ~/.bytebuddy/config.yaml)",
                     model.name,
                 )
             proxy = ca_path = None

@@ -149,16 +149,15 @@ class Accounting:
     ) -> tuple[str, AuditLog | None]:
         """The audit path and the shared backend decide where data is written or sent:
         a config that came with a repository does not get to choose them."""
-        from ..config.loader import ConfigSourceKind
-
         backend, audit = config.usage.backend, None
-        from_repo = loaded is not None and loaded.kind == ConfigSourceKind.WORKSPACE
+        # A repository's config the user has not trusted (config.trust).
+        from_repo = loaded is not None and not loaded.trusted
         if from_repo and (backend != "sqlite" or config.audit is not None):
             self._report(
                 "usage:workspace",
                 "The workspace config sets 'audit' or 'usage.backend'; they are honoured only "
-                "in your own config (~/.bytebuddy/config.yaml or --config), so this workspace "
-                "cannot choose where usage data goes. Ignored.",
+                "in your own config (~/.bytebuddy/config.yaml or --config) or once you trust "
+                "this one, so it cannot choose where usage data goes. Ignored.",
             )
             return "sqlite", None
         if config.audit is not None:

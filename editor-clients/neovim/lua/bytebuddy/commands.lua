@@ -123,6 +123,43 @@ function M.toggle()
   return enabled
 end
 
+--- The server command with `trust PATH` in place of `serve ...`.
+---@param cmd string[]
+---@param path string
+---@return string[]
+function M.trust_command(cmd, path)
+  local out = {}
+  for _, part in ipairs(cmd) do
+    if part == "serve" then
+      break
+    end
+    table.insert(out, part)
+  end
+  table.insert(out, "trust")
+  table.insert(out, path)
+  return out
+end
+
+--- Trusts the exact content of the project's .bytebuddy/config.yaml (or `path`) with
+--- `bytebuddy-ls trust`; a running server picks the trust up at once.
+---@param path string|nil
+function M.trust(path)
+  local client = lsp.get_client(0) or lsp.get_client(nil)
+  local root = (client and (client.root_dir or client.config.root_dir)) or vim.fs.root(0, ".bytebuddy") or vim.fn.getcwd()
+  path = (path and path ~= "") and vim.fn.fnamemodify(path, ":p") or vim.fs.joinpath(root, ".bytebuddy", "config.yaml")
+  local cmd = M.trust_command(require("bytebuddy.config").options.cmd, path)
+  vim.system(cmd, { text = true }, function(result)
+    vim.schedule(function()
+      local output = vim.trim((result.stdout or "") .. "\n" .. (result.stderr or ""))
+      if result.code == 0 then
+        vim.notify("ByteBuddy: " .. output, vim.log.levels.INFO)
+      else
+        vim.notify("ByteBuddy: not trusted: " .. output, vim.log.levels.ERROR)
+      end
+    end)
+  end)
+end
+
 local role_order = { "autocomplete", "chat", "edit", "apply" }
 
 local function is_active(model, role)

@@ -23,7 +23,9 @@ function M.setup(opts)
     vim.notify("ByteBuddy needs Neovim >= 0.11 (this is " .. tostring(vim.version()) .. ").", vim.log.levels.ERROR)
     return
   end
-  local options = config.set(opts)
+  local caller = debug.getinfo(2, "S")
+  local file = caller and caller.source:sub(1, 1) == "@" and caller.source:sub(2) or nil
+  local options = config.set(opts, file)
   M.did_setup = true
   if M.uses_native() then
     vim.lsp.inline_completion.enable(options.autocomplete ~= false)

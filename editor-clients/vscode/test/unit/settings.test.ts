@@ -1,3 +1,4 @@
+import { readFileSync } from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -28,6 +29,7 @@ describe('readSettings', () => {
       logLevel: 'info',
       contextEnabled: null,
       contextIndex: null,
+      sources: { config: 'user', configPath: 'user' },
     });
   });
 
@@ -91,6 +93,7 @@ describe('what the server receives', () => {
   it('sends the resolved config path and the settings section at initialization', () => {
     expect(buildInitializationOptions(withPath, '/ws')).toEqual({
       configPath: '/ws/cfg.yaml',
+      sources: { config: 'user', configPath: 'user' },
       settings: {
         configPath: '/ws/cfg.yaml',
         config: null,
@@ -98,6 +101,7 @@ describe('what the server receives', () => {
         completionFallback: true,
         logLevel: 'info',
         context: { enabled: null, index: null },
+        sources: { config: 'user', configPath: 'user' },
       },
     });
   });
@@ -109,7 +113,10 @@ describe('what the server receives', () => {
   });
 
   it('leaves the config source to the server when nothing is set', () => {
-    expect(buildInitializationOptions(defaults, '/ws')).toEqual({ settings: serverSettingsSection(defaults, '/ws') });
+    expect(buildInitializationOptions(defaults, '/ws')).toEqual({
+      sources: defaults.sources,
+      settings: serverSettingsSection(defaults, '/ws'),
+    });
     expect(serverSettingsSection(defaults, '/ws').configPath).toBeNull();
   });
 
@@ -118,5 +125,49 @@ describe('what the server receives', () => {
     expect(needsRestart(defaults, { ...defaults, autocompleteEnabled: false })).toBe(false);
     expect(needsRestart(defaults, { ...defaults, serverPath: '/x' })).toBe(true);
     expect(needsRestart(defaults, { ...defaults, pythonPath: '/x' })).toBe(true);
+  });
+});
+
+describe('where the config settings came from', () => {
+  function inspecting(values: Record<string, unknown>, layers: Record<string, Record<string, unknown>>) {
+    return { ...reader(values), inspect: (key: string) => layers[key] ?? {} };
+  }
+
+  it('tells the server a repository set the inline config or the config path', () => {
+    const settings = readSettings(
+      inspecting(
+        { config: { models: [] }, configPath: 'x.yaml' },
+        { config: { globalValue: { models: [] }, workspaceValue: { models: [] } }, configPath: { workspaceFolderValue: 'x.yaml' } },
+      ),
+    );
+    expect(settings.sources).toEqual({ config: 'workspace', configPath: 'workspace' });
+    const options = buildInitializationOptions(settings, '/ws');
+    expect(options.sources).toEqual({ config: 'workspace', configPath: 'workspace' });
+    expect(options.settings.sources).toEqual(options.sources);
+  });
+
+  it('counts user, remote and default values as the user\'s', () => {
+    const settings = readSettings(
+      inspecting({ configPath: '~/c.yaml' }, { configPath: { globalValue: '~/c.yaml', defaultValue: '' } }),
+    );
+    expect(settings.sources).toEqual({ config: 'user', configPath: 'user' });
+  });
+});
+
+describe('the manifest', () => {
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+  const properties = manifest.contributes.configuration.properties;
+
+  it('lets only the machine choose the server command', () => {
+    expect(properties['bytebuddy.serverPath'].scope).toBe('machine');
+    expect(properties['bytebuddy.pythonPath'].scope).toBe('machine');
+  });
+
+  it('restricts the server and config settings in untrusted workspaces', () => {
+    const untrusted = manifest.capabilities.untrustedWorkspaces;
+    expect(untrusted.supported).toBe('limited');
+    expect(untrusted.restrictedConfigurations).toEqual(
+      expect.arrayContaining(['bytebuddy.serverPath', 'bytebuddy.pythonPath', 'bytebuddy.configPath', 'bytebuddy.config']),
+    );
   });
 });
