@@ -2,7 +2,8 @@
 
 from typing import Any
 
-pytest_plugins = ["tests.hf_server", "tests.inference_support"]  # HF server + client fixtures
+# HF server (+ its Inference Endpoints emulation) and client fixtures
+pytest_plugins = ["tests.hf_server", "tests.endpoints_server", "tests.inference_support"]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

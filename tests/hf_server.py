@@ -47,7 +47,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ DEFAULT_INFO: dict[str, Any] = {
     "version": "3.3.4",
 }
 _UNSET: Any = object()
+# (request, body bytes) -> a response that ends the request, a path to route it as, or None.
+Interceptor = Callable[[web.Request, bytes], Awaitable["web.StreamResponse | str | None"]]
 _GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
 _TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
 # End-of-sequence tokens: like a real model, generation stops at the first one; TGI
@@ -163,6 +165,7 @@ class HFTestServer:
         self.port = port
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
+        self.interceptors: list[Interceptor] = []
         self._disconnect_event = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.reset()
@@ -243,9 +246,19 @@ class HFTestServer:
 
     # ----- dispatch ------------------------------------------------------------------
 
+    def add_interceptor(self, interceptor: Interceptor) -> None:
+        """Let ``interceptor`` see every request first (after it is recorded): it answers
+        it (a response), routes it as another path (a string), or passes (None). The
+        Inference Endpoints emulation (``tests/endpoints_server.py``) is one."""
+        self.interceptors.append(interceptor)
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/_test/"):
+            for interceptor in self.interceptors:
+                answer = await interceptor(request, b"")
+                if isinstance(answer, web.StreamResponse):
+                    return answer
             return await self._control(request)
         raw = await request.read()
         text = raw.decode("utf-8", "replace")
@@ -263,6 +276,12 @@ class HFTestServer:
                 request.headers.get("Authorization"),
             )
         )
+        for interceptor in self.interceptors:
+            answer = await interceptor(request, raw)
+            if isinstance(answer, web.StreamResponse):
+                return answer
+            if isinstance(answer, str):
+                path = answer
         route = self._route(request.method, path)
         generation = route in _GENERATION_ROUTES
         rule = self._take_rule(path, generation)
@@ -647,6 +666,11 @@ if pytest_asyncio is not None:
 
 async def _serve(host: str, port: int, port_file: str | None) -> None:
     server = HFTestServer(host, port)
+    try:
+        from tests.endpoints_server import EndpointsEmulator
+    except ImportError:  # run as a script: tests/ is on sys.path, the package is not
+        from endpoints_server import EndpointsEmulator  # type: ignore[no-redef]
+    EndpointsEmulator(server)
     await server.start()
     if port_file:
         target = Path(port_file)

@@ -50,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
         "--file", metavar="PATH[:START-END]", help="a file (or 1-based lines of it) as context"
     )
     chat.add_argument("--config", metavar="PATH", help="config file (default: search)")
+
+    endpoint = sub.add_parser(
+        "endpoint",
+        help="show, resume, pause or wait for a dedicated Inference Endpoint",
+        description=(
+            "Manage Hugging Face Inference Endpoints. NAME is an endpoint name or a config "
+            "model with 'endpoint:'. Exit codes: 0 done (status: running), 1 error, "
+            "3 status: not running, 124 wait: timed out."
+        ),
+    )
+    endpoint.add_argument(
+        "action", choices=("list", "status", "resume", "pause", "scale-to-zero", "wait")
+    )
+    endpoint.add_argument("name", nargs="?", metavar="NAME", help="endpoint or config model name")
+    endpoint.add_argument(
+        "--namespace", metavar="NS", help="user or org (default: config, else the token's user)"
+    )
+    endpoint.add_argument("--config", metavar="PATH", help="config file (default: search)")
+    endpoint.add_argument("--timeout", type=float, default=900.0, help="wait: seconds (900)")
+    endpoint.add_argument("--json", action="store_true", help="list, status: print JSON")
     return parser
 
 
@@ -74,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .features.chat import cli_chat
 
         return cli_chat(args.question, args.file, args.config)
+    if command == "endpoint":
+        from .endpoints.cli import run as run_endpoint
+
+        return run_endpoint(args)
     raise AssertionError(command)
 
 
