@@ -31,6 +31,7 @@ from .log import logger, redact
 if TYPE_CHECKING:
     from .config import ConfigState
     from .config.settings import Settings
+    from .endpoints import EndpointManager, Warmer
     from .features.autocomplete import Autocomplete
     from .inference import InferenceClient
 
@@ -171,6 +172,8 @@ class ByteBuddyServer(LanguageServer):
     config: ConfigState
     inference: InferenceClient
     autocomplete: Autocomplete
+    endpoints: EndpointManager
+    warmer: Warmer
 
     def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
         super().__init__(
@@ -305,6 +308,8 @@ class ByteBuddyServer(LanguageServer):
         for task in list(self._tasks):
             task.cancel()
         if self.loaded:
+            self.warmer.cancel_all()
+            await self.endpoints.aclose()
             await self.inference.aclose()
 
 

@@ -296,7 +296,7 @@ class EndpointManager:
                 entry.auto_paused = False
                 self._changed(model.name)
             return
-        if isinstance(error, asyncio.CancelledError):
+        if not isinstance(error, Exception):  # cancelled, or a stream closed early
             return
         if isinstance(error, EndpointPausedError | EndpointFailedError):
             return

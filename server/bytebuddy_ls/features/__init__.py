@@ -59,6 +59,11 @@ MANIFEST: tuple[FeatureModule, ...] = (
         ("bytebuddy.runAction",),
     ),
     FeatureModule("chat", {"bytebuddy/chat": None}),
+    FeatureModule(
+        "endpoints",
+        {types.TEXT_DOCUMENT_DID_OPEN: None},
+        ("bytebuddy.resumeEndpoint", "bytebuddy.pauseEndpoint", "bytebuddy.refreshEndpoints"),
+    ),
 )
 
 # Run by the server in order when the modules load, not advertised as proxies.

@@ -17,6 +17,7 @@ and ``bytebuddy-ls complete``. The economy rules live here, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
 import time
@@ -31,6 +32,7 @@ from lsprotocol import types
 
 from ..config import ModelConfig, Role
 from ..documents import Document
+from ..endpoints.manager import automatic_requests
 from ..inference import (
     ChatMessage,
     GenerationParams,
@@ -225,6 +227,11 @@ class Autocomplete:
     def clear_cache(self) -> None:
         self._cache.clear()
         self._loading_until.clear()
+
+    def model_ready(self, name: str) -> None:
+        """The model is known to answer now (e.g. its endpoint runs): automatic requests
+        stop waiting out its loading estimate."""
+        self._loading_until.pop(name, None)
 
     def model_stats(self, name: str) -> dict[str, int]:
         return dict(self.stats.get(name, {"shown": 0, "accepted": 0}))
@@ -430,10 +437,11 @@ class Autocomplete:
                 task.cancel()
 
         try:
-            if prompt.kind == "chat":
-                messages = [ChatMessage(role, content) for role, content in prompt.messages]
-                return await self.inference.chat(model, messages, params, on_wait=waited)
-            return await self.inference.generate(model, prompt.prompt, params, on_wait=waited)
+            with automatic_requests() if automatic else contextlib.nullcontext():
+                if prompt.kind == "chat":
+                    messages = [ChatMessage(role, content) for role, content in prompt.messages]
+                    return await self.inference.chat(model, messages, params, on_wait=waited)
+                return await self.inference.generate(model, prompt.prompt, params, on_wait=waited)
         except asyncio.CancelledError:
             if not loading:
                 raise

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 
@@ -22,8 +23,10 @@ class Status:
     message: str
     model: str | None = None
     role: str | None = None
+    # The model's Inference Endpoint, when it has one: {name, namespace, state, ...}.
+    endpoint: dict[str, Any] | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
@@ -34,11 +37,14 @@ class StatusReporter:
         self._server = server
         self.current = Status("unconfigured", "starting")
         self._shown: set[str] = set()
+        # model name -> its endpoint's view (set by the endpoints feature)
+        self.endpoint_view: Callable[[str], dict[str, Any] | None] | None = None
 
     def set(
         self, state: State, message: str, *, model: str | None = None, role: str | None = None
     ) -> None:
-        status = Status(state, redact(message), model, role)
+        endpoint = self.endpoint_view(model) if model and self.endpoint_view else None
+        status = Status(state, redact(message), model, role, endpoint)
         if status == self.current:
             return
         self.current = status

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -128,6 +128,16 @@ class ChainStream:
         await self.aclose()
 
 
+class ModelPreparer(Protocol):
+    """Runs before every remote call of a model: may replace the model (e.g. an
+    Inference Endpoint named in the config → its URL) or raise an ``InferenceError``;
+    told each call's outcome (None on success)."""
+
+    async def prepare(self, model: ModelConfig, on_wait: WaitCallback | None) -> ModelConfig: ...
+
+    def observe(self, model: ModelConfig, error: BaseException | None) -> None: ...
+
+
 class InferenceClient:
     def __init__(
         self,
@@ -154,11 +164,27 @@ class InferenceClient:
         self._dropped: dict[str, frozenset[str]] = {}
         self._raw_prompt: dict[str, bool] = {}
         self._local = LocalInference()
+        self._preparer: ModelPreparer | None = None
 
     # ----- configuration -------------------------------------------------------------
 
     def set_host_policy(self, policy: HostPolicy) -> None:
         self._host_policy = policy
+
+    def set_preparer(self, preparer: ModelPreparer | None) -> None:
+        self._preparer = preparer
+
+    async def _prepare(self, model: ModelConfig, on_wait: WaitCallback | None) -> ModelConfig:
+        if self._preparer is None:
+            return model
+        return await self._preparer.prepare(model, on_wait)
+
+    def _observe(self, model: ModelConfig, error: BaseException | None) -> None:
+        if self._preparer is not None:
+            try:
+                self._preparer.observe(model, error)
+            except Exception:
+                logger.exception("model preparer failed")
 
     async def aclose(self) -> None:
         self._local.shutdown()
@@ -576,6 +602,22 @@ class InferenceClient:
         attempt: Callable[[_Call], Awaitable[T]],
         on_wait: WaitCallback | None,
     ) -> T:
+        model = await self._prepare(model, on_wait)
+        try:
+            result = await self._retry_loop(model, chat, attempt, on_wait)
+        except BaseException as exc:
+            self._observe(model, exc)
+            raise
+        self._observe(model, None)
+        return result
+
+    async def _retry_loop(
+        self,
+        model: ModelConfig,
+        chat: bool,
+        attempt: Callable[[_Call], Awaitable[T]],
+        on_wait: WaitCallback | None,
+    ) -> T:
         state = RetryState(self.policy)
         call: _Call | None = None
         while True:
@@ -595,6 +637,26 @@ class InferenceClient:
             return result
 
     async def _stream_with_retries(
+        self,
+        model: ModelConfig,
+        chat: bool,
+        payload: str | Sequence[ChatMessage],
+        params: GenerationParams,
+        on_wait: WaitCallback | None,
+    ) -> AsyncGenerator[str, None]:
+        model = await self._prepare(model, on_wait)
+        try:
+            async with contextlib.aclosing(
+                self._stream_retry_loop(model, chat, payload, params, on_wait)
+            ) as pieces:
+                async for piece in pieces:
+                    yield piece
+        except BaseException as exc:
+            self._observe(model, exc)
+            raise
+        self._observe(model, None)
+
+    async def _stream_retry_loop(
         self,
         model: ModelConfig,
         chat: bool,
