@@ -292,6 +292,8 @@ class EndpointManager:
             return
         if error is None:
             entry.last_used = self._clock()
+            if entry.info is not None and not entry.info.running:
+                self._spawn(self.refresh(model))  # it answered: it runs now
             if entry.auto_paused:
                 entry.auto_paused = False
                 self._changed(model.name)
