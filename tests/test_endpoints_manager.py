@@ -34,9 +34,10 @@ NS = DEFAULT_NAMESPACE
 
 
 class FakeUI:
-    def __init__(self, answer: bool = True, delay: float = 0.0) -> None:
+    def __init__(self, answer: bool = True, delay: float = 0.0, progress: bool = True) -> None:
         self.answer = answer
         self.delay = delay
+        self.shows_progress = progress
         self.asked: list[str] = []
         self.changes: list[str] = []
         self.progress: list[str] = []
@@ -47,6 +48,8 @@ class FakeUI:
         return self.answer
 
     def background_progress(self, title: str) -> Any:
+        if not self.shows_progress:
+            return None
         ui = self
         ui.progress.append(f"begin {title}")
 
@@ -108,11 +111,12 @@ async def test_running_endpoint_resolves_to_its_url_and_is_cached(
     assert emulator.verbs() == ["GET my-coder", "GET my-coder"]
 
 
+@pytest.mark.parametrize("progress", [True, False])
 async def test_paused_invoked_asks_then_resumes_and_proceeds(
-    emulator: EndpointsEmulator,
+    emulator: EndpointsEmulator, progress: bool
 ) -> None:
     emulator.add("my-coder", state="paused", init_s=0.2)
-    ui = FakeUI(answer=True)
+    ui = FakeUI(answer=True, progress=progress)
     manager = make_manager(emulator, ui)
     model = endpoint_model()
     manager.configure([model])
@@ -122,10 +126,14 @@ async def test_paused_invoked_asks_then_resumes_and_proceeds(
     assert resolved.apiBase == emulator.endpoint_url("my-coder")
     assert emulator.get("my-coder").state == "running"
     assert "POST my-coder/resume" in emulator.verbs()
-    messages = [e.message for e in events]
-    assert any("Resuming" in m for m in messages)
-    assert any("initializing" in m for m in messages)
+    # The resume's own progress when the editor has one, else the request's.
+    messages = ui.progress if progress else [e.message for e in events]
+    assert any("Resuming" in m for m in messages), messages
+    assert any("initializing" in m for m in messages), messages
     assert all(e.kind == "waking" for e in events)
+    if progress:
+        assert ui.progress[-1] == "end Endpoint 'my-coder' is running"
+        assert events == []
 
 
 async def test_not_now_never_resumes(emulator: EndpointsEmulator) -> None:

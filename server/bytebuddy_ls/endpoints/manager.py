@@ -124,6 +124,7 @@ class _Entry:
     prompt: asyncio.Future[bool] | None = None
     declined_at: float | None = None
     resume: asyncio.Task[EndpointInfo] | None = None
+    resume_shown: bool = False  # the resume has its own progress display
     watcher: asyncio.Task[None] | None = None
     waiters: list[WaitCallback] = field(default_factory=list)
     last_used: float | None = None
@@ -468,16 +469,14 @@ class EndpointManager:
                 and self._clock() - entry.declined_at < DECLINE_QUIET_S
             )
             if not quiet:
-                self._ask(entry, model, info, background=True)
+                self._ask(entry, model, info)
             raise paused
-        answer = await asyncio.shield(self._ask(entry, model, info, background=False))
+        answer = await asyncio.shield(self._ask(entry, model, info))
         if not answer:
             raise paused
         return await self._join_resume(entry, model, on_wait)
 
-    def _ask(
-        self, entry: _Entry, model: ModelConfig, info: EndpointInfo, *, background: bool
-    ) -> asyncio.Future[bool]:
+    def _ask(self, entry: _Entry, model: ModelConfig, info: EndpointInfo) -> asyncio.Future[bool]:
         """One prompt at a time per endpoint; every request joins the open one."""
         if entry.prompt is not None and not entry.prompt.done():
             return entry.prompt
@@ -494,24 +493,30 @@ class EndpointManager:
                 entry.declined_at = self._clock()
                 logger.info("endpoint '%s': not resumed (the user said not now)", info.name)
                 return False
-            self._start_resume(entry, model, background=background)
+            self._start_resume(entry, model)
             return True
 
         entry.prompt = self._spawn(ask())
         return entry.prompt
 
-    def _start_resume(self, entry: _Entry, model: ModelConfig, *, background: bool) -> None:
+    def _start_resume(self, entry: _Entry, model: ModelConfig) -> None:
+        """Resume and wait, once per endpoint. The resume has its own progress (it
+        outlives the request that asked: a cancelled completion does not stop it);
+        without one, the waiting requests' progress shows it."""
         if entry.resume is not None and not entry.resume.done():
             return
         progress = (
             self.ui.background_progress(f"Resuming endpoint {entry.ref[1]}")
-            if background and self.ui is not None
+            if self.ui is not None
             else None
         )
+
+        entry.resume_shown = progress is not None
 
         def broadcast(message: str) -> None:
             if progress is not None:
                 progress.report(message)
+                return
             for waiter in list(entry.waiters):
                 _tell(waiter, model, message)
 
@@ -559,7 +564,8 @@ class EndpointManager:
         assert entry.resume is not None
         if on_wait is not None:
             entry.waiters.append(on_wait)
-            _tell(on_wait, model, f"Resuming endpoint '{entry.ref[1]}'…")
+            if not entry.resume_shown:
+                _tell(on_wait, model, f"Resuming endpoint '{entry.ref[1]}'…")
         try:
             return await asyncio.shield(entry.resume)
         finally:
@@ -571,7 +577,7 @@ class EndpointManager:
     async def resume(self, model: ModelConfig, on_wait: WaitCallback | None = None) -> EndpointInfo:
         """Resume because the user asked (a command): no prompt."""
         entry = self._entry(model)
-        self._start_resume(entry, model, background=False)
+        self._start_resume(entry, model)
         return await self._join_resume(entry, model, on_wait)
 
     async def pause(self, model: ModelConfig) -> EndpointInfo:

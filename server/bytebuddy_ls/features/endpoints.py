@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ..config import ROLES, ModelConfig, Role
 from ..endpoints import EndpointManager, Warmer
 from ..endpoints.api import EndpointInfo
-from ..inference import ChatMessage, GenerationParams, InferenceError, WaitEvent
+from ..inference import ChatMessage, GenerationParams, InferenceError
 from ..inference.auth import RESTRICTED_KINDS
 from ..log import logger
 
@@ -238,20 +238,11 @@ def register(server: ByteBuddyServer) -> None:
     @server.command(RESUME_COMMAND)
     async def resume(*args: Any) -> dict[str, Any]:
         model = _pick(server, args)
-        progress = ui.background_progress(f"Resuming endpoint {model.endpoint.name}")  # type: ignore[union-attr]
-
-        def on_wait(event: WaitEvent) -> None:
-            if progress is not None:
-                progress.report(event.message)
-
         try:
-            await manager.resume(model, on_wait)
+            await manager.resume(model)
         except InferenceError as exc:
             server.status.show_once(f"endpoint:{model.name}:{exc}", exc.user_message)
             return {"ok": False, "error": exc.user_message, "endpoint": manager.view(model.name)}
-        finally:
-            if progress is not None:
-                progress.end()
         return {"ok": True, "endpoint": manager.view(model.name)}
 
     @server.command(PAUSE_COMMAND)
