@@ -93,7 +93,9 @@ class Warmer:
         window = WARM_WINDOW_S
         view = self._endpoints.view(model.name)
         if view is not None:
-            if view.get("state") != "running":
+            # A success proves it ran then, even before the cached state says so; a
+            # pause since then (or a failure) makes it cold.
+            if view.get("state") in ("paused", *FAILED_STATES):
                 return False
             minutes = self._scale_to_zero_minutes(model)
             if minutes:
