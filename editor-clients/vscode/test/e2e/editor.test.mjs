@@ -25,6 +25,7 @@ const files = {
   'action.py': 'def total(items):\n    s = 0\n    for i in items:\n        s = s + i\n    return s\n',
   'loading.py': 'import os\n\n',
   'chat.py': 'def greet(name):\n    print("hi " + name)\n',
+  'endpoint.py': 'def mul(a, b):\n    ',
 };
 
 describe('VS Code extension in code-server', { timeout: 300000 }, () => {
@@ -34,6 +35,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
   let codeServerProcess;
   let browser;
   let page;
+  let configPath;
   const cleanups = [];
 
   before(async () => {
@@ -46,7 +48,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     }
     hf = await h.startHfServer(runDir);
     cleanups.push(() => hf.stop());
-    const configPath = path.join(runDir, 'config.yaml');
+    configPath = path.join(runDir, 'config.yaml');
     h.writeModelConfig(configPath, hf.base);
 
     const extensionsDir = path.join(runDir, 'extensions');
@@ -61,6 +63,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
         'bytebuddy.configPath': configPath,
         'bytebuddy.logLevel': 'debug',
       }),
+      env: hf.endpointsEnv(),
     });
     cleanups.push(() => codeServerProcess.stop());
     browser = await h.launchBrowser();
@@ -163,6 +166,53 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     await page.keyboard.press('Escape');
     // Discard the typing so the file stays as it was.
     await page.keyboard.press('Control+Z');
+  });
+
+  test('a paused Inference Endpoint shows in the status bar and Resume resumes it', async () => {
+    await hf.reset();
+    await hf.endpoint({ name: 'vscode-coder', state: 'paused', init_s: 1.5 });
+    await hf.script({ reply: 'eturn a * b', match_path: '/generate*' });
+    h.writeModelConfig(configPath, hf.base, 'vscode-coder');
+    try {
+      await recordStatusHistory(page);
+      const label = await waitForStatus(page, 'paused', 30000);
+      assert.match(label, /Inference Endpoint vscode-coder is paused/);
+      assert.match(await page.locator(STATUS_ITEM).innerText(), /vscode-coder paused/);
+      await h.screenshot(page, 'endpoint-paused');
+      const resumes = async () => (await hf.requests()).filter((r) => r.path.endsWith('/vscode-coder/resume'));
+      assert.equal((await resumes()).length, 0, 'nothing resumes the endpoint before the click');
+
+      await openFile(page, 'endpoint.py');
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Alt+Backslash'); // Trigger Inline Suggestion (invoked)
+      const toast = page.locator('.notifications-toasts .notification-toast', {
+        hasText: 'Endpoint vscode-coder is paused. Resume? (it bills while running)',
+      });
+      await toast.waitFor({ state: 'visible', timeout: 20000 });
+      await h.screenshot(page, 'endpoint-resume-question');
+      const buttons = await toast.locator('.monaco-button').allInnerTexts();
+      assert.deepEqual(buttons.map((b) => b.trim()).filter((b) => b === 'Resume' || b === 'Not now'), ['Resume', 'Not now']);
+      await toast.locator('.monaco-button', { hasText: 'Resume' }).click();
+
+      await waitForStatusSeen(page, 'loading', 15000); // "vscode-coder starting"
+      await h.waitFor(async () => (await hf.endpointStates())['vscode-coder'] === 'running', { timeoutMs: 30000, what: 'the endpoint to run' });
+      assert.equal((await resumes()).length, 1);
+      await waitForStatus(page, 'ready', 30000);
+      // Completions come from the resumed endpoint.
+      await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('r', { delay: 50 });
+      const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+      await ghost.waitFor({ state: 'visible', timeout: 20000 });
+      await h.screenshot(page, 'endpoint-resumed-ghost-text');
+      const generations = (await hf.requests()).filter((r) => r.path.startsWith('/endpoints/vscode-coder/generate'));
+      assert.ok(generations.length >= 1, 'the endpoint served the completion');
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+Z');
+      await save(page);
+    } finally {
+      h.writeModelConfig(configPath, hf.base);
+    }
   });
 
   test('chat streams into the panel and Apply edits the file', async () => {
