@@ -86,16 +86,24 @@ async def test_status_exit_code_follows_the_state(
 async def test_resume_then_wait_until_running(
     emulator: EndpointsEmulator, tmp_path: Path
 ) -> None:
-    emulator.add("my-coder", state="paused", init_s=2.5)
+    emulator.add("my-coder", state="paused", init_s=600)
     code, out, err = await run_cli("resume", "my-coder", cwd=tmp_path, emulator=emulator)
     assert code == 0, err
     assert out.startswith("my-coder: resuming (state: initializing)")
-    code, out, err = await run_cli("wait", "my-coder", "--timeout", "20", cwd=tmp_path,
-                                   emulator=emulator)
+    emulator.management_calls.clear()
+    waiting = asyncio.ensure_future(
+        run_cli("wait", "my-coder", "--timeout", "60", cwd=tmp_path, emulator=emulator)
+    )
+    # Once the command has seen it initializing (twice: it polls), the replica comes up.
+    for _ in range(1500):
+        if emulator.verbs().count("GET my-coder") >= 2 or waiting.done():
+            break
+        await asyncio.sleep(0.02)
+    emulator.get("my-coder").set("running")
+    code, out, err = await waiting
     assert code == 0, err
     assert "my-coder: initializing" in err  # progress on stderr
     assert out.startswith(f"my-coder: running at {emulator.endpoint_url('my-coder')}")
-    assert emulator.get("my-coder").state == "running"
 
 
 async def test_wait_times_out_with_124(emulator: EndpointsEmulator, tmp_path: Path) -> None:
