@@ -168,6 +168,43 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     await page.keyboard.press('Control+Z');
   });
 
+  test('chat streams into the panel and Apply edits the file', async () => {
+    await hf.reset();
+    const answer = 'Use an f-string:\n\n```python\ndef greet(name):\n    print(f"hi {name}")\n```\n\nIt reads better.';
+    await hf.script({ reply: answer, token_delay_s: 0.08, match_path: '/v1/chat/completions' });
+    await openFile(page, 'chat.py');
+    await page.keyboard.press('Control+A');
+    await runCommand(page, 'ByteBuddy: Open chat');
+    const chat = chatFrame(page);
+    const prompt = chat.locator('#prompt');
+    await prompt.waitFor({ state: 'visible', timeout: 20000 });
+    await prompt.fill('How can I improve this?');
+    await prompt.press('Enter');
+    const reply = chat.locator('.message.assistant').last();
+    // Caught mid-stream: some text is there, the answer is not finished yet.
+    await reply.locator('.prose').first().waitFor({ timeout: 20000 });
+    const midStream = await reply.getAttribute('data-done');
+    await h.screenshot(page, 'chat-streaming');
+    await chat.locator('.message.assistant[data-done="true"]').last().waitFor({ timeout: 30000 });
+    const deltas = Number(await reply.getAttribute('data-deltas'));
+    assert.equal(midStream, 'false', 'the answer was visible before it was complete');
+    assert.ok(deltas > 1, `the answer arrived in several partial results (got ${deltas})`);
+    assert.match(await reply.innerText(), /print\(f"hi \{name\}"\)/);
+    assert.match(await chat.locator('.message.user').last().innerText(), /chat\.py:1-2/);
+    await h.screenshot(page, 'chat-done');
+
+    await reply.locator('button.apply').first().click();
+    await page.waitForTimeout(500);
+    // Apply edits the document; save it from its editor (in the first group: Quick Open
+    // opens a file in the focused group, which may still be the chat panel's).
+    await page.keyboard.press('Control+1');
+    await openFile(page, 'chat.py');
+    await save(page);
+    const file = path.join(workspace, 'chat.py');
+    await waitForFile(file, (text) => text.includes('print(f"hi {name}")'), 'the applied code on disk', 30000);
+    await h.screenshot(page, 'chat-applied');
+  });
+
   test('a paused Inference Endpoint shows in the status bar and Resume resumes it', async () => {
     await hf.reset();
     await hf.endpoint({ name: 'vscode-coder', state: 'paused', init_s: 1.5 });
@@ -212,47 +249,11 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     } finally {
       await page.keyboard.press('Escape');
       h.writeModelConfig(configPath, hf.base);
-      // Discard the typing and close the file, so later tests start from their own files.
+      // Discard the typing so the file stays as it was.
       await page.keyboard.press('Control+Z');
       await page.keyboard.press('Control+Z');
       await save(page);
-      await runCommand(page, 'View: Close All Editors');
       await waitForStatus(page, 'ready', 30000);
     }
-  });
-
-  test('chat streams into the panel and Apply edits the file', async () => {
-    await hf.reset();
-    const answer = 'Use an f-string:\n\n```python\ndef greet(name):\n    print(f"hi {name}")\n```\n\nIt reads better.';
-    await hf.script({ reply: answer, token_delay_s: 0.08, match_path: '/v1/chat/completions' });
-    await openFile(page, 'chat.py');
-    await page.keyboard.press('Control+A');
-    await runCommand(page, 'ByteBuddy: Open chat');
-    const chat = chatFrame(page);
-    const prompt = chat.locator('#prompt');
-    await prompt.waitFor({ state: 'visible', timeout: 20000 });
-    await prompt.fill('How can I improve this?');
-    await prompt.press('Enter');
-    const reply = chat.locator('.message.assistant').last();
-    // Caught mid-stream: some text is there, the answer is not finished yet.
-    await reply.locator('.prose').first().waitFor({ timeout: 20000 });
-    const midStream = await reply.getAttribute('data-done');
-    await h.screenshot(page, 'chat-streaming');
-    await chat.locator('.message.assistant[data-done="true"]').last().waitFor({ timeout: 30000 });
-    const deltas = Number(await reply.getAttribute('data-deltas'));
-    assert.equal(midStream, 'false', 'the answer was visible before it was complete');
-    assert.ok(deltas > 1, `the answer arrived in several partial results (got ${deltas})`);
-    assert.match(await reply.innerText(), /print\(f"hi \{name\}"\)/);
-    assert.match(await chat.locator('.message.user').last().innerText(), /chat\.py:1-2/);
-    await h.screenshot(page, 'chat-done');
-
-    await reply.locator('button.apply').first().click();
-    await page.waitForTimeout(500);
-    // Apply edits the document; save it from its editor.
-    await openFile(page, 'chat.py');
-    await save(page);
-    const file = path.join(workspace, 'chat.py');
-    await waitForFile(file, (text) => text.includes('print(f"hi {name}")'), 'the applied code on disk', 30000);
-    await h.screenshot(page, 'chat-applied');
   });
 });
