@@ -2,8 +2,14 @@
 
 from typing import Any
 
-# HF server (+ its Inference Endpoints emulation) and client fixtures
-pytest_plugins = ["tests.hf_server", "tests.endpoints_server", "tests.inference_support"]
+# HF server (+ its Inference Endpoints emulation), client fixtures, a forward proxy in
+# front of the server
+pytest_plugins = [
+    "tests.hf_server",
+    "tests.endpoints_server",
+    "tests.inference_support",
+    "tests.http_proxy",
+]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

@@ -16,7 +16,6 @@ from bytebuddy_ls.endpoints import (
     EndpointPausedError,
     EndpointsAPI,
     Warmer,
-    automatic_requests,
 )
 from bytebuddy_ls.endpoints.api import EndpointInfo
 from bytebuddy_ls.inference import (
@@ -147,8 +146,8 @@ async def test_not_now_never_resumes(emulator: EndpointsEmulator) -> None:
     assert "paused" in caught.value.user_message
     assert "endpoint resume my-coder" in caught.value.user_message
     # Automatic requests after "Not now" neither ask nor resume.
-    with automatic_requests(), pytest.raises(EndpointPausedError):
-        await manager.prepare(model)
+    with pytest.raises(EndpointPausedError):
+        await manager.prepare(model, automatic=True)
     await asyncio.sleep(0.05)
     assert ui.asked == ["my-coder"]
     assert not any("resume" in v for v in emulator.verbs())
@@ -165,12 +164,12 @@ async def test_automatic_request_on_paused_endpoint_does_not_wait_for_the_answer
     manager.configure([model])
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with automatic_requests(), pytest.raises(EndpointPausedError):
-        await manager.prepare(model)
+    with pytest.raises(EndpointPausedError):
+        await manager.prepare(model, automatic=True)
     assert loop.time() - started < 0.15  # answered before the user did
     # A second automatic request joins the open prompt instead of asking again.
-    with automatic_requests(), pytest.raises(EndpointPausedError):
-        await manager.prepare(model)
+    with pytest.raises(EndpointPausedError):
+        await manager.prepare(model, automatic=True)
     for _ in range(100):
         if ui.progress and ui.progress[-1].startswith("end"):
             break
@@ -197,8 +196,7 @@ async def test_scaled_to_zero_invoked_holds_automatic_does_not(
     manager = make_manager(emulator, FakeUI())
     model = endpoint_model()
     manager.configure([model])
-    with automatic_requests():
-        quick = await manager.prepare(model)
+    quick = await manager.prepare(model, automatic=True)
     assert "X-Scale-Up-Timeout" not in quick.requestOptions.headers
     events: list[WaitEvent] = []
     held = await manager.prepare(model, events.append)
@@ -218,8 +216,8 @@ async def test_initializing_automatic_fails_fast_invoked_waits(
     manager = make_manager(emulator, FakeUI())
     model = endpoint_model()
     manager.configure([model])
-    with automatic_requests(), pytest.raises(ModelLoadingError) as caught:
-        await manager.prepare(model)
+    with pytest.raises(ModelLoadingError) as caught:
+        await manager.prepare(model, automatic=True)
     assert caught.value.waking and "initializing" in caught.value.user_message
     resolved = await manager.prepare(model)
     assert resolved.apiBase == emulator.endpoint_url("my-coder")

@@ -16,9 +16,8 @@ from bytebuddy_ls.prompting.chat import (
     range_to_lines,
     render_chat_prompt,
     render_messages,
-    render_template,
-    template_variables,
 )
+from bytebuddy_ls.prompting.templates import render_template, template_variables
 
 # ---------------------------------------------------------------------------
 # render_template

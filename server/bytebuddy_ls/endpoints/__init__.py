@@ -21,8 +21,6 @@ from .manager import (
     EndpointManager,
     EndpointPausedError,
     EndpointUI,
-    automatic_requests,
-    is_automatic,
 )
 from .warmup import Warmer
 
@@ -38,6 +36,4 @@ __all__ = [
     "EndpointsAPI",
     "EndpointsAPIError",
     "Warmer",
-    "automatic_requests",
-    "is_automatic",
 ]

@@ -14,18 +14,16 @@ ask before resuming, wait for it to start, and pause it when idle.
   resume and wait; an automatic request does not wait for the answer;
 - failed → ``EndpointFailedError``.
 
-"Automatic" is the request kind of the calling context (``automatic_requests()``),
-set by the autocomplete feature for completions nobody explicitly asked for.
+"Automatic" requests are completions nobody explicitly asked for (ghost text while
+typing); the inference client says which are (``InferenceClient.set_preparer``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -63,25 +61,6 @@ SCALE_UP_HOLD_S = 600.0
 POLL_SCALE_ENV = "BYTEBUDDY_RETRY_SCALE"
 # After "Not now", automatic requests do not ask again for this long (invoked ones do).
 DECLINE_QUIET_S = 600.0
-
-_automatic: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "bytebuddy_automatic_request", default=False
-)
-
-
-@contextlib.contextmanager
-def automatic_requests() -> Iterator[None]:
-    """Mark inference calls made inside as automatic (nobody is waiting on them)."""
-    reset = _automatic.set(True)
-    try:
-        yield
-    finally:
-        _automatic.reset(reset)
-
-
-def is_automatic() -> bool:
-    return _automatic.get()
-
 
 class EndpointPausedError(InferenceError):
     # The same request succeeds once the endpoint is resumed; the prompt already told
@@ -244,7 +223,18 @@ class EndpointManager:
 
     # ----- the hook before inference -------------------------------------------------
 
-    async def prepare(self, model: ModelConfig, on_wait: WaitCallback | None = None) -> ModelConfig:
+    def resolved(self, model: ModelConfig) -> ModelConfig:
+        """The model with its endpoint's URL when known (no API call, no prompt)."""
+        if model.endpoint is None:
+            return model
+        entry = self._entries.get(model.name)
+        if entry is None or entry.info is None or entry.info.url is None:
+            return model
+        return _with_url(model, entry.info.url)
+
+    async def prepare(
+        self, model: ModelConfig, on_wait: WaitCallback | None = None, *, automatic: bool = False
+    ) -> ModelConfig:
         if model.endpoint is None:
             return model
         self._models.setdefault(model.name, model)
@@ -255,7 +245,6 @@ class EndpointManager:
                 return model
             assert entry.error is not None
             raise _api_failure(model, entry.error)
-        automatic = is_automatic()
         if info.state == "paused":
             info = await self._paused(entry, model, info, on_wait, automatic)
         elif info.state in FAILED_STATES:
@@ -687,6 +676,4 @@ __all__ = [
     "EndpointManager",
     "EndpointPausedError",
     "EndpointUI",
-    "automatic_requests",
-    "is_automatic",
 ]

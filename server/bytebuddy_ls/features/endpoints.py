@@ -17,21 +17,17 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..config import ROLES, ModelConfig, Role
-from ..endpoints import EndpointManager, Warmer
-from ..endpoints.api import EndpointInfo
-from ..inference import ChatMessage, GenerationParams, InferenceError
-from ..inference.auth import RESTRICTED_KINDS
 from ..log import logger
+from ..lsp_types import PAUSE_ENDPOINT_COMMAND, REFRESH_ENDPOINTS_COMMAND, RESUME_ENDPOINT_COMMAND
 
 if TYPE_CHECKING:
+    from ..config import ModelConfig, Role
+    from ..endpoints import EndpointManager, Warmer
+    from ..endpoints.api import EndpointInfo
     from ..server import ByteBuddyServer
 
 RESUME_ACTION = "Resume"
 NOT_NOW_ACTION = "Not now"
-RESUME_COMMAND = "bytebuddy.resumeEndpoint"
-PAUSE_COMMAND = "bytebuddy.pauseEndpoint"
-REFRESH_COMMAND = "bytebuddy.refreshEndpoints"
 
 
 def resume_question(info: EndpointInfo) -> str:
@@ -116,6 +112,8 @@ class LspEndpointUI:
 
 def _role_of(server: ByteBuddyServer, model: str) -> str | None:
     """The role ``model`` serves first (autocomplete first: it is what the status shows)."""
+    from ..config import ROLES
+
     roles: list[Role] = ["autocomplete", *[r for r in ROLES if r != "autocomplete"]]
     for role in roles:
         chain = server.config.chain(role)
@@ -126,7 +124,7 @@ def _role_of(server: ByteBuddyServer, model: str) -> str | None:
 
 def endpoint_changed(server: ByteBuddyServer, model: str) -> None:
     """Tell the editor: a ``bytebuddy/status`` about this model, carrying its endpoint."""
-    view = server.endpoints.view(model)
+    view = server.endpoints.manager.view(model)
     role = _role_of(server, model)
     if view is None or role is None:
         return
@@ -174,20 +172,56 @@ def _pick(server: ByteBuddyServer, args: tuple[Any, ...]) -> ModelConfig:
     raise JsonRpcInvalidParams("no model in the config has an 'endpoint'")
 
 
-def register(server: ByteBuddyServer) -> None:
-    ui = LspEndpointUI(server)
-    manager = EndpointManager(ui=ui)
-    server.endpoints = manager
+class Endpoints:
+    """The server's endpoint service (``server.endpoints``): state, prompts, warm-up and
+    idle pause for the models that name an Inference Endpoint. Created when a config
+    first has such a model (or a warm-up): it hooks into the inference client then."""
 
-    async def warm_call(model: ModelConfig, on_wait: Any) -> None:
+    def __init__(self, server: ByteBuddyServer) -> None:
+        from ..endpoints import EndpointManager, Warmer
+
+        self._server = server
+        self.ui = LspEndpointUI(server)
+        self.manager: EndpointManager = EndpointManager(ui=self.ui)
+        self.warmer: Warmer = Warmer(
+            self._warm_call, self.manager, progress=self.ui.background_progress,
+            on_change=self._warm_changed,
+        )
+        server.inference.set_preparer(self)
+        server.status.endpoint_view = self.manager.view
+
+    # -- the inference client's preparer -----------------------------------------
+
+    async def prepare(self, model: ModelConfig, on_wait: Any, *, automatic: bool) -> ModelConfig:
+        return await self.manager.prepare(model, on_wait, automatic=automatic)
+
+    def resolved(self, model: ModelConfig) -> ModelConfig:
+        return self.manager.resolved(model)
+
+    def observe(self, model: ModelConfig, error: BaseException | None) -> None:
+        self.manager.observe(model, error)
+        if error is None:
+            self.warmer.note_success(model.name)
+
+    # -- warm-up -----------------------------------------------------------------
+
+    async def _warm_call(self, model: ModelConfig, on_wait: Any) -> None:
+        from ..inference import ChatMessage, GenerationParams
+
         params = GenerationParams(max_tokens=1)
-        inference = server.inference
+        inference = self._server.inference
         if "autocomplete" in model.roles and inference.supports_raw_prompt(model) is not False:
-            await inference.generate(model, "\n", params, on_wait=on_wait)
+            await inference.generate(
+                model, "\n", params, on_wait=on_wait, role="autocomplete", operation="warmup"
+            )
         else:
-            await inference.chat(model, [ChatMessage("user", "Hi")], params, on_wait=on_wait)
+            await inference.chat(
+                model, [ChatMessage("user", "Hi")], params, on_wait=on_wait,
+                role="chat", operation="warmup",
+            )
 
-    def warm_changed(model: str, what: str) -> None:
+    def _warm_changed(self, model: str, what: str) -> None:
+        server = self._server
         role = _role_of(server, model)
         if what == "warm":
             server.autocomplete.model_ready(model)
@@ -196,48 +230,53 @@ def register(server: ByteBuddyServer) -> None:
         elif role is not None and server.status.current.model == model:
             server.status.set_ready(model=model, role=role)
 
-    warmer = Warmer(warm_call, manager, progress=ui.background_progress, on_change=warm_changed)
-    server.warmer = warmer
+    # -- lifecycle ---------------------------------------------------------------
 
-    class Hooks:
-        """Before every remote call: the endpoint's URL and state; after: warm."""
+    def config_changed(self) -> None:
+        from ..inference.auth import RESTRICTED_KINDS
 
-        async def prepare(self, model: ModelConfig, on_wait: Any) -> ModelConfig:
-            return await manager.prepare(model, on_wait)
-
-        def observe(self, model: ModelConfig, error: BaseException | None) -> None:
-            manager.observe(model, error)
-            if error is None:
-                warmer.note_success(model.name)
-
-    server.inference.set_preparer(Hooks())
-    server.status.endpoint_view = manager.view
-    server.add_model_extras(
-        lambda name: {"endpoint": view} if (view := manager.view(name)) else {}
-    )
-
-    def config_changed() -> None:
+        server = self._server
         loaded = server.config.loaded
         models = list(loaded.config.models) if loaded else []
-        manager.configure(models, restricted=bool(loaded and loaded.kind in RESTRICTED_KINDS))
-        warmer.configure(models)
+        restricted = bool(loaded and loaded.kind in RESTRICTED_KINDS)
+        self.manager.configure(models, restricted=restricted)
+        self.warmer.configure(models)
         if any(m.idlePauseMinutes for m in models):
-            manager.start_idle_pause()
+            self.manager.start_idle_pause()
         for model in models:
             # Show each active endpoint's state before the first request needs it.
             if model.endpoint is not None and _role_of(server, model.name):
-                server.spawn(manager.refresh(model))
-        warmer.on_startup()
+                server.spawn(self.manager.refresh(model))
+        self.warmer.on_startup()
+
+    async def aclose(self) -> None:
+        self.warmer.cancel_all()
+        await self.manager.aclose()
+
+
+def _wanted(server: ByteBuddyServer) -> bool:
+    """Whether the config needs the endpoint service (it is created only then)."""
+    return any(m.endpoint is not None or m.warmup != "off" for m in server.config.models)
+
+
+def register(server: ByteBuddyServer) -> None:
+    def config_changed() -> None:
+        if server.has_endpoints or _wanted(server):
+            server.endpoints.config_changed()
 
     server.on_config_changed(config_changed)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
-        warmer.on_open(params.text_document.language_id)
+        if server.has_endpoints:
+            server.endpoints.warmer.on_open(params.text_document.language_id)
 
-    @server.command(RESUME_COMMAND)
+    @server.command(RESUME_ENDPOINT_COMMAND)
     async def resume(*args: Any) -> dict[str, Any]:
+        from ..inference import InferenceError
+
         model = _pick(server, args)
+        manager = server.endpoints.manager
         try:
             await manager.resume(model)
         except InferenceError as exc:
@@ -245,18 +284,26 @@ def register(server: ByteBuddyServer) -> None:
             return {"ok": False, "error": exc.user_message, "endpoint": manager.view(model.name)}
         return {"ok": True, "endpoint": manager.view(model.name)}
 
-    @server.command(PAUSE_COMMAND)
+    @server.command(PAUSE_ENDPOINT_COMMAND)
     async def pause(*args: Any) -> dict[str, Any]:
-        model = _pick(server, args)
-        warmer.cancel_all()
-        try:
-            await manager.pause(model)
-        except InferenceError as exc:
-            return {"ok": False, "error": exc.user_message, "endpoint": manager.view(model.name)}
-        return {"ok": True, "endpoint": manager.view(model.name)}
+        from ..inference import InferenceError
 
-    @server.command(REFRESH_COMMAND)
+        model = _pick(server, args)
+        service = server.endpoints
+        service.warmer.cancel_all()
+        try:
+            await service.manager.pause(model)
+        except InferenceError as exc:
+            return {
+                "ok": False, "error": exc.user_message, "endpoint": service.manager.view(model.name)
+            }
+        return {"ok": True, "endpoint": service.manager.view(model.name)}
+
+    @server.command(REFRESH_ENDPOINTS_COMMAND)
     async def refresh(*_args: Any) -> list[dict[str, Any]]:
         models = [m for m in server.config.models if m.endpoint is not None]
+        if not models:
+            return []
+        manager = server.endpoints.manager
         await asyncio.gather(*(manager.refresh(m) for m in models))
         return [{"model": m.name, **(manager.view(m.name) or {})} for m in models]
