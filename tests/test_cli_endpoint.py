@@ -139,3 +139,75 @@ async def test_errors_are_one_line_with_exit_1(
     bad = "hf_badtoken0123456789abcdefghijk"
     code, out, err = await run_cli("list", cwd=tmp_path, emulator=emulator, token=bad)
     assert code == 1 and bad not in out + err
+
+
+def endpoint_config(tmp_path: Path, endpoint: str) -> Path:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "models:\n  - name: fim\n    provider: huggingfaceinferenceapi\n"
+        "    model: bigcode/starcoder2-3b\n"
+        f"    endpoint: {{name: {endpoint}, namespace: {DEFAULT_NAMESPACE}}}\n"
+        f"    apiKey: {TOKEN}\n    roles: [autocomplete]\n"
+    )
+    return config
+
+
+async def run_top(
+    *args: str, cwd: Path, emulator: EndpointsEmulator
+) -> tuple[int, str, str]:
+    env = {**os.environ, "HOME": str(cwd), "HF_HOME": str(cwd / "hf"),
+           "BYTEBUDDY_ENDPOINTS_API_URL": emulator.api_url, "HF_ENDPOINT": emulator.server.url}
+    for name in ("HF_TOKEN", "HF_API_KEY", "BYTEBUDDY_CONFIG"):
+        env.pop(name, None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bytebuddy_ls", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_complete_on_a_paused_endpoint_says_how_to_resume_it(
+    emulator: EndpointsEmulator, hf_server: HFTestServer, tmp_path: Path
+) -> None:
+    emulator.add("cli-coder", state="paused")
+    source = tmp_path / "calc.py"
+    source.write_text("def add(a, b):\n    \n")
+    config = endpoint_config(tmp_path, "cli-coder")
+    code, out, err = await run_top("complete", f"{source}:2:5", "--config", str(config),
+                                   cwd=tmp_path, emulator=emulator)
+    assert code == 1 and out == ""
+    assert "Endpoint 'cli-coder' (fim) is paused" in err
+    assert "bytebuddy-ls endpoint resume cli-coder" in err
+    assert emulator.get("cli-coder").state == "paused"
+    # Running: the suggestion comes from the endpoint's URL.
+    emulator.get("cli-coder").set("running")
+    hf_server.script(reply="return a + b")
+    code, out, err = await run_top("complete", f"{source}:2:5", "--config", str(config),
+                                   cwd=tmp_path, emulator=emulator)
+    assert code == 0, err
+    assert out == "return a + b\n"
+    assert any(r.path.startswith("/endpoints/cli-coder/") for r in hf_server.requests)
+
+
+async def test_doctor_reports_endpoint_state_without_waking_it(
+    emulator: EndpointsEmulator, tmp_path: Path
+) -> None:
+    emulator.add("cli-coder", state="scaledToZero")
+    config = endpoint_config(tmp_path, "cli-coder")
+    code, out, err = await run_top("doctor", "--config", str(config), cwd=tmp_path,
+                                   emulator=emulator)
+    assert f"endpoint {DEFAULT_NAMESPACE}/cli-coder scaled to zero" in out, out + err
+    assert emulator.get("cli-coder").state == "scaledToZero"  # not woken (it would bill)
+    emulator.get("cli-coder").set("paused")
+    code, out, err = await run_top("doctor", "--config", str(config), cwd=tmp_path,
+                                   emulator=emulator)
+    assert code == 2  # doctor: a model is not usable
+    assert "paused: `bytebuddy-ls endpoint resume cli-coder`" in out, out + err
+    emulator.get("cli-coder").set("running")
+    code, out, err = await run_top("doctor", "--config", str(config), cwd=tmp_path,
+                                   emulator=emulator)
+    assert code == 0, out + err
+    assert f"endpoint {DEFAULT_NAMESPACE}/cli-coder running; reachable" in out
+    assert TOKEN not in out + err
