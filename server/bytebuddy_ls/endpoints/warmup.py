@@ -12,12 +12,13 @@ is warm: it answered within its warm window (the endpoint's scale-to-zero timeou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config.schema import ModelConfig
-from ..inference.errors import InferenceError
+from ..inference.errors import EmptyAnswerError, InferenceError
 from ..inference.types import WaitEvent
 from ..log import logger
 from .api import FAILED_STATES
@@ -143,7 +144,9 @@ class Warmer:
         started = self._clock()
         outcome = "failed"
         try:
-            await asyncio.wait_for(self._call(model, on_wait), self.timeout_s)
+            # An empty one-token answer is an answer: the model is warm all the same.
+            with contextlib.suppress(EmptyAnswerError):
+                await asyncio.wait_for(self._call(model, on_wait), self.timeout_s)
             outcome = "warm"
             self.note_success(model.name)
             logger.info("model '%s' warmed up in %.1f s", model.name, self._clock() - started)
