@@ -30,6 +30,10 @@ Use it three ways:
   "mappings": {...}}``),
   ``GET /_test/requests``, ``GET /_test/disconnects``, ``POST /_test/reset``.
 
+Inference Endpoints (management API under ``/v2``, endpoints under ``/endpoints/{name}``)
+are emulated on the same server by ``tests/endpoints_server.py``: the fixture
+``endpoints_api``, or always when run standalone (``POST /_test/endpoint``).
+
 A rule (JSON or ``script(**rule)``): ``reply`` (text), ``status``, ``body`` (replaces the
 protocol answer; a string is sent as text, anything else as JSON), ``headers``,
 ``delay_s`` (before answering), ``token_delay_s`` (between stream chunks),
