@@ -17,6 +17,7 @@ from lsprotocol import types
 CHAT_METHOD = "bytebuddy/chat"
 MODELS_METHOD = "bytebuddy/models"
 STATUS_METHOD = "bytebuddy/status"
+USAGE_METHOD = "bytebuddy/usage"
 
 EDIT_COMMAND = "bytebuddy.edit"
 APPLY_COMMAND = "bytebuddy.apply"
@@ -102,6 +103,24 @@ class ChatRequest:
     jsonrpc: str = "2.0"
 
 
+@attrs.define
+class UsageParams:
+    """``bytebuddy/usage``: usage since ``since`` (a duration like ``7d``, ``today``,
+    ``month`` or a date; default ``7d``) grouped by ``by`` (model, provider, role,
+    operation or day; default model)."""
+
+    since: str | None = None
+    by: str | None = None
+
+
+@attrs.define
+class UsageRequest:
+    id: int | str
+    params: UsageParams | None = None
+    method: str = USAGE_METHOD
+    jsonrpc: str = "2.0"
+
+
 # Request types pygls should structure ``bytebuddy/*`` messages with (the standard
 # methods' types come from lsprotocol).
-CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {CHAT_METHOD: ChatRequest}
+CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {CHAT_METHOD: ChatRequest, USAGE_METHOD: UsageRequest}

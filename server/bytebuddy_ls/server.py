@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .features.autocomplete import Autocomplete
     from .features.endpoints import Endpoints
     from .inference import InferenceClient
+    from .usage.accounting import Accounting
+    from .usage.metrics import Metrics
 
 # Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
 DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
@@ -38,7 +40,13 @@ DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
 class ByteBuddyServer(LanguageServer):
     protocol: ByteBuddyProtocol
 
-    def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_flag: str | None = None,
+        log_file: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         super().__init__(
             "bytebuddy-ls",
             __version__,
@@ -54,8 +62,10 @@ class ByteBuddyServer(LanguageServer):
         self._inference: InferenceClient | None = None
         self._autocomplete: Autocomplete | None = None
         self._endpoints: Endpoints | None = None
+        self._accounting: Accounting | None = None
+        self.metrics = metrics
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._config_listeners: list[Callable[[], None]] = []
+        self._config_listeners: list[Callable[[], None]] = [self._usage_follows_config]
 
     # -- services, created on first use ------------------------------------------
 
@@ -93,6 +103,9 @@ class ByteBuddyServer(LanguageServer):
 
             follow_config()
             self.on_config_changed(follow_config)
+            accounting = self.accounting
+            inference.add_observer(accounting.observe)
+            inference.refusal = lambda model, role: accounting.refusal(model.name, role)
             self._inference = inference
         return self._inference
 
@@ -106,10 +119,40 @@ class ByteBuddyServer(LanguageServer):
                 self.config.chain,
                 debounce_ms=lambda: self.settings.autocomplete.debounceMs,
                 workspace_root=lambda: str(self.config.workspace_root or "") or None,
+                on_cache_hit=lambda model: self.accounting.cache_hit(model),
+                stopped_by=lambda model: self.accounting.refusal(model, "autocomplete"),
             )
             self.on_config_changed(autocomplete.clear_cache)
             self._autocomplete = autocomplete
         return self._autocomplete
+
+    @property
+    def accounting(self) -> Accounting:
+        """Usage ledger, cost, budgets, audit and metrics (created with the first config)."""
+        if self._accounting is None:
+            self._accounting = self._new_accounting()
+        return self._accounting
+
+    def _new_accounting(self) -> Accounting:
+        from .features.usage import create_accounting
+
+        accounting = create_accounting(self)
+        accounting.configure(self._config.loaded if self._config else None)
+        return accounting
+
+    def _usage_follows_config(self) -> None:
+        # Created with the first config, so budgets show in the status before any request.
+        if self._accounting is None:
+            self._accounting = self._new_accounting()
+        else:
+            self._accounting.configure(self.config.loaded)
+
+    def breaker_state(self, name: str) -> str:
+        """A model's circuit breaker (closed until the inference client exists)."""
+        return str(self._inference.model_health(name)["state"]) if self._inference else "closed"
+
+    def upstream_in_flight(self) -> int:
+        return self._inference.in_flight if self._inference else 0
 
     def forget_document(self, uri: str) -> None:
         """Drop per-document state kept outside the document store."""
@@ -180,10 +223,19 @@ class ByteBuddyServer(LanguageServer):
             await self._endpoints.aclose()
         if self._inference is not None:
             await self._inference.aclose()
+        if self._accounting is not None:
+            await asyncio.to_thread(self._accounting.close)
+        if self.metrics is not None:
+            self.metrics.close()
 
 
-def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
-    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+def build_server(
+    *,
+    config_flag: str | None = None,
+    log_file: str | None = None,
+    metrics: Metrics | None = None,
+) -> ByteBuddyServer:
+    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file, metrics=metrics)
     register_features(server)
 
     @server.feature(types.SHUTDOWN)

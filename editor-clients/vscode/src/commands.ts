@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 import { ChatContext, ChatPanel, errorMessage, toLspRange } from './chatPanel';
-import { EditArgs, EndpointCommandResult, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
+import { BudgetStatus, EditArgs, EndpointCommandResult, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
 import type { ServerApi } from './serverController';
 import { SECTION } from './settings';
+import { SHOW_USAGE_COMMAND, toQuery } from './usageFormat';
+import { UsagePanel } from './usageView';
 
 export const Commands = {
   editSelection: 'bytebuddy.editSelection',
@@ -15,6 +17,7 @@ export const Commands = {
   openSettings: 'bytebuddy.openSettings',
   resumeEndpoint: 'bytebuddy.endpoint.resume',
   pauseEndpoint: 'bytebuddy.endpoint.pause',
+  showUsage: SHOW_USAGE_COMMAND,
 } as const;
 
 export const EXPLAIN_PROMPT = 'Explain what the selected code does, step by step, and point out anything surprising.';
@@ -26,6 +29,8 @@ export interface CommandDeps {
   restart(): Promise<void>;
   /** The text editor the user last worked in (the chat panel takes focus from it). */
   lastEditor(): vscode.TextEditor | undefined;
+  /** The budget from the latest `bytebuddy/status`, if any. */
+  budget?(): BudgetStatus | undefined;
 }
 
 /** The file and selection a chat question is about. */
@@ -145,6 +150,15 @@ export async function selectModelForRole(deps: CommandDeps): Promise<void> {
   }
 }
 
+/** "ByteBuddy: Show usage": spend and tokens by model (the view's links pass other queries). */
+export async function showUsage(deps: CommandDeps, arg?: unknown): Promise<void> {
+  try {
+    await UsagePanel.show(deps.server, toQuery(arg), () => deps.budget?.());
+  } catch (error) {
+    void vscode.window.showErrorMessage(`ByteBuddy: could not read the usage: ${errorMessage(error)}`);
+  }
+}
+
 /**
  * Flips `bytebuddy.autocomplete.enabled` where it is set (workspace or user), so the choice
  * survives restarts; the settings change then reaches the server and the status bar.
@@ -227,6 +241,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(Commands.selectModelForRole, () => selectModelForRole(deps)),
     vscode.commands.registerCommand(Commands.toggleAutocomplete, () => toggleAutocomplete()),
     vscode.commands.registerCommand(Commands.showLog, () => deps.output.show(true)),
+    vscode.commands.registerCommand(Commands.showUsage, (arg?: unknown) => showUsage(deps, arg)),
     vscode.commands.registerCommand(Commands.restartServer, () => deps.restart()),
     vscode.commands.registerCommand(Commands.resumeEndpoint, (model?: string) => endpointAction(deps, 'resume', model)),
     vscode.commands.registerCommand(Commands.pauseEndpoint, (model?: string) => endpointAction(deps, 'pause', model)),

@@ -4,6 +4,7 @@ export const Methods = {
   chat: 'bytebuddy/chat',
   models: 'bytebuddy/models',
   status: 'bytebuddy/status',
+  usage: 'bytebuddy/usage',
 } as const;
 
 /** Commands the server executes through `workspace/executeCommand`. */
@@ -53,6 +54,53 @@ export interface StatusParams {
   role?: string;
   /** The model's Inference Endpoint, when it has one. */
   endpoint?: EndpointView;
+  /** The most used budget, when the config sets `budgets`. */
+  budget?: BudgetStatus;
+}
+
+export interface BudgetStatus {
+  state: 'ok' | 'warning' | 'exceeded';
+  percent: number;
+  period: 'day' | 'month';
+  message: string;
+  onExceed: 'warn' | 'pause-autocomplete' | 'block';
+  model?: string;
+  tokens?: { used: number; limit: number };
+  usd?: { used: number; limit: number };
+}
+
+export const USAGE_GROUPINGS = ['model', 'provider', 'role', 'operation', 'day'] as const;
+export type UsageGrouping = (typeof USAGE_GROUPINGS)[number];
+
+/** `bytebuddy/usage` params: `since` is a duration (`7d`, `24h`), `today`, `month` or a date. */
+export interface UsageParams {
+  since?: string;
+  by?: UsageGrouping;
+}
+
+export interface UsageTotals {
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+  estimated: boolean;
+  errors: number;
+  cache_hits: number;
+}
+
+export interface UsageRow extends UsageTotals {
+  model: string;
+  provider: string;
+  role: string;
+  operation: string;
+  day?: string;
+}
+
+export interface UsageReport {
+  rows: UsageRow[];
+  total: UsageTotals;
+  by: UsageGrouping;
+  since: string;
 }
 
 export interface LspPosition {

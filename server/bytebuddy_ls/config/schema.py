@@ -103,6 +103,15 @@ class PromptTemplates(_Strict):
     chat: str | None = None
 
 
+class Pricing(_Strict):
+    """What a model costs: USD per million tokens, or per hour of a dedicated Endpoint.
+    Overrides the router's prices (see ``usage.pricing``)."""
+
+    input: float | None = Field(default=None, ge=0)
+    output: float | None = Field(default=None, ge=0)
+    perHour: float | None = Field(default=None, ge=0)
+
+
 _ENDPOINT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 Warmup = Literal["onStartup", "onOpen", "off"]
@@ -154,6 +163,7 @@ class ModelConfig(_Strict):
     promptTemplates: PromptTemplates = Field(default_factory=PromptTemplates)
     billTo: str | None = None  # a Hugging Face organisation billed instead of the user
     autocomplete: AutocompleteOptions = Field(default_factory=AutocompleteOptions)
+    pricing: Pricing | None = None
     endpoint: EndpointRef | None = None
     # A 1-token request when the server starts or a document first opens, so the first
     # completion does not pay the endpoint's cold start. Off by default: it costs money.
@@ -267,12 +277,55 @@ class PromptConfig(_Strict):
     prompt: str = Field(min_length=1)
 
 
+class Budget(_Strict):
+    """A spending limit per day or month (local time), in tokens and/or USD."""
+
+    period: Literal["day", "month"]
+    tokens: int | None = Field(default=None, gt=0)
+    usd: float | None = Field(default=None, gt=0)
+    model: str | None = Field(default=None, min_length=1)  # a model's name; default: all
+    onExceed: Literal["warn", "pause-autocomplete", "block"] = "warn"
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> Budget:
+        if self.tokens is None and self.usd is None:
+            raise ValueError("a budget needs 'tokens' or 'usd' (or both)")
+        return self
+
+
+class AuditConfig(_Strict):
+    """Opt-in JSON-lines audit log; prompts are only hashed unless ``includePrompts``."""
+
+    path: str = Field(min_length=1)
+    includePrompts: bool = False
+    maxSizeMb: float = Field(default=10.0, gt=0)  # rotated beyond this size
+    keep: int = Field(default=5, ge=1, le=100)  # rotated files kept
+
+
+class UsageConfig(_Strict):
+    backend: str = "sqlite"  # "sqlite" (local ledger) or redis://host:port/db (shared)
+    retentionDays: int = Field(default=90, ge=1, le=3660)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        value = value.strip()
+        if value != "sqlite" and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"usage.backend must be 'sqlite' or a redis:// URL, got '{value}'"
+            )
+        return value
+
+
 class Config(_Strict):
     models: list[ModelConfig]
     prompts: list[PromptConfig] = Field(default_factory=list)
     # Hosts (besides Hugging Face's and loopback) that may receive a secret from a
     # workspace config. Honoured only in the user's own config (see inference.auth).
     allowedApiHosts: list[str] = Field(default_factory=list)
+    budgets: list[Budget] = Field(default_factory=list)
+    audit: AuditConfig | None = None
+    usage: UsageConfig = Field(default_factory=UsageConfig)
 
     @field_validator("models")
     @classmethod
@@ -288,6 +341,16 @@ class Config(_Strict):
                 )
             first_index[model.name] = index
         return models
+
+    @model_validator(mode="after")
+    def _budget_models_exist(self) -> Config:
+        names = [m.name for m in self.models]
+        for budget in self.budgets:
+            if budget.model is not None and budget.model not in names:
+                hint = suggest(budget.model, names)
+                extra = f"; did you mean '{hint}'?" if hint else ""
+                raise ValueError(f"budget for unknown model '{budget.model}'{extra}")
+        return self
 
     def model_named(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)

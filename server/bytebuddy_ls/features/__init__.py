@@ -22,6 +22,7 @@ from . import (
     endpoints,
     inline_completion,
     models,
+    usage,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ FEATURES = (
     code_actions,
     chat,
     endpoints,
+    usage,
 )
 
 

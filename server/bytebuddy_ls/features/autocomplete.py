@@ -88,6 +88,11 @@ class NoAutocompleteModel(Exception):
     """No usable model has the autocomplete role."""
 
 
+class AutocompletePaused(Exception):
+    """Every autocomplete model is stopped by a used-up budget; the message says which
+    budget and how to raise it."""
+
+
 def language_of(document: Document) -> str | None:
     return document.language_id or None
 
@@ -120,8 +125,12 @@ class Autocomplete:
         *,
         debounce_ms: Callable[[], int] = lambda: 75,
         workspace_root: Callable[[], str | None] = lambda: None,
+        on_cache_hit: Callable[[str], None] = lambda _model: None,
+        stopped_by: Callable[[str], str | None] = lambda _model: None,
     ) -> None:
         self.inference = inference
+        self.on_cache_hit = on_cache_hit  # told the model's name (usage accounting)
+        self.stopped_by = stopped_by  # why a model may not be asked now (a budget), or None
         self.chain_for = chain_for
         self.debounce_ms = debounce_ms
         self.workspace_root = workspace_root
@@ -145,8 +154,8 @@ class Autocomplete:
     ) -> Suggestion | None:
         """One suggestion for the cursor at ``offset``, or None.
 
-        Raises ``NoAutocompleteModel`` or ``InferenceError``; an automatic request that
-        a newer one superseded returns None."""
+        Raises ``NoAutocompleteModel``, ``AutocompletePaused`` or ``InferenceError``; an
+        automatic request that a newer one superseded returns None."""
         state = self._docs.setdefault(document.uri, _DocState())
         if automatic:
             state.superseded.set()
@@ -159,6 +168,10 @@ class Autocomplete:
         chain = self.chain_for("autocomplete")
         if not chain:
             raise NoAutocompleteModel()
+        stops = [self.stopped_by(model.name) for model in chain]
+        if all(stops):
+            raise AutocompletePaused(stops[0])
+        chain = [model for model, stop in zip(chain, stops, strict=True) if not stop]
         if automatic and self.debounce_ms() > 0:
             try:
                 await asyncio.wait_for(superseded.wait(), self.debounce_ms() / 1000)
@@ -328,6 +341,8 @@ class Autocomplete:
             if raw is None:
                 return None  # superseded while waiting
             self._cache[key] = raw
+        else:
+            self.on_cache_hit(model.name)
         if prompt.kind == "chat":
             raw = extract_chat_completion(raw, prefix=window.prefix)
         cleaned = postprocess(

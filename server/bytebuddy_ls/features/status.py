@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
@@ -23,6 +23,7 @@ class Status:
     message: str
     model: str | None = None
     role: str | None = None
+    budget: dict[str, Any] | None = None  # the most used budget (see usage.budgets)
     # The model's Inference Endpoint, when it has one: {name, namespace, state, ...}.
     endpoint: dict[str, Any] | None = None
 
@@ -44,7 +45,13 @@ class StatusReporter:
         self, state: State, message: str, *, model: str | None = None, role: str | None = None
     ) -> None:
         endpoint = self.endpoint_view(model) if model and self.endpoint_view else None
-        status = Status(state, redact(message), model, role, endpoint)
+        self._send(Status(state, redact(message), model, role, self.current.budget, endpoint))
+
+    def set_budget(self, budget: dict[str, Any] | None) -> None:
+        """Sends the status again when the budget figure it carries changed."""
+        self._send(replace(self.current, budget=budget))
+
+    def _send(self, status: Status) -> None:
         if status == self.current:
             return
         self.current = status

@@ -31,7 +31,7 @@ from ..log import logger
 from .auth import HostPolicy
 from .backend import Backend, Kind, Request
 from .chain import ChainRunner, ChainStream
-from .errors import EmptyAnswerError, InferenceError
+from .errors import BudgetExceededError, EmptyAnswerError, InferenceError
 from .http_backend import HttpBackend
 from .local_backend import LocalBackend
 from .policy import CircuitBreakers, RetryPolicy
@@ -89,6 +89,9 @@ class InferenceClient:
         self._chains = ChainRunner(self._breakers)
         self._observers: list[CallObserver] = []
         self._preparer: ModelPreparer | None = None
+        # Why a model may not be asked for a role right now (a used-up budget), or None.
+        self.refusal: Callable[[ModelConfig, str], str | None] = lambda _model, _role: None
+        self.in_flight = 0  # operations running upstream (metrics)
 
     # ----- configuration -------------------------------------------------------------
 
@@ -154,14 +157,21 @@ class InferenceClient:
         ``ending.finish_reason`` learns how the answer ended."""
         finish: str | None = None
         produced = False
+        refusal = self.refusal(model, request.role)
+        if refusal is not None:
+            raise BudgetExceededError(
+                refusal, model=model.name, model_id=model.model, user_message=refusal
+            )
         if self._preparer is not None:
             model = await self._preparer.prepare(
                 model, request.on_wait, automatic=not request.invoked
             )
+        self.in_flight += 1
         try:
             # aclosing: a consumer that stops early stops the upstream request at once.
-            backend = self.backend(model)
-            async with contextlib.aclosing(backend.run(model, request, self._emit)) as run:
+            async with contextlib.aclosing(
+                self.backend(model).run(model, request, self._emit)
+            ) as run:
                 async for piece in run:
                     if piece.finish_reason is not None:
                         finish = ending.finish_reason = piece.finish_reason
@@ -171,6 +181,8 @@ class InferenceClient:
         except BaseException as exc:
             self._observe(model, exc)
             raise
+        finally:
+            self.in_flight -= 1
         self._observe(model, None)
         if not produced and request.role not in _EMPTY_IS_SUCCESS:
             why = " (it stopped at a stop sequence or end token)" if finish == "stop" else ""

@@ -266,6 +266,9 @@ function M.status_lines()
       s.endpoint.state == "paused" and " (:ByteBuddyEndpoint resume)" or ""
     ))
   end
+  if type(s.budget) == "table" and s.budget.message then
+    table.insert(lines, "  budget: " .. s.budget.message)
+  end
   local client = lsp.get_client(nil)
   if client then
     table.insert(lines, ("  client: id %d, root %s, encoding %s"):format(

@@ -7,6 +7,7 @@ local M = {}
 ---@field model string|nil
 ---@field role string|nil
 ---@field endpoint table|nil  the model's Inference Endpoint: {name, namespace?, state, message?, ...}
+---@field budget table|nil  the most used budget: state, percent, message, onExceed, ...
 
 ---@type bytebuddy.Status
 M.current = { state = "stopped", message = "not started" }
@@ -41,6 +42,7 @@ function M.set(status)
     model = status.model,
     role = status.role,
     endpoint = type(status.endpoint) == "table" and status.endpoint or nil,
+    budget = status.budget,
   }
   -- Let statuslines and user code react without polling.
   vim.schedule(function()

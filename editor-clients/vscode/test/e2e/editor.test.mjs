@@ -32,6 +32,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
   let runDir;
   let workspace;
   let hf;
+  let stateHome;
   let codeServerProcess;
   let browser;
   let page;
@@ -46,6 +47,9 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     for (const [name, text] of Object.entries(files)) {
       fs.writeFileSync(path.join(workspace, name), text);
     }
+    // The server's usage ledger lives here; seeded with an earlier session's calls.
+    stateHome = path.join(runDir, 'state');
+    h.seedUsageLedger(stateHome);
     hf = await h.startHfServer(runDir);
     cleanups.push(() => hf.stop());
     configPath = path.join(runDir, 'config.yaml');
@@ -59,7 +63,8 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
       extensionsDir,
       workspace,
       settings: h.userSettings({
-        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir),
+        // The server keeps its usage ledger in the run's folder.
+        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir, { XDG_STATE_HOME: stateHome }),
         'bytebuddy.configPath': configPath,
         'bytebuddy.logLevel': 'debug',
       }),
@@ -255,5 +260,28 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
       await save(page);
       await waitForStatus(page, 'ready', 30000);
     }
+  });
+
+  test("today's spend in the status tooltip and the usage view", async () => {
+    await runCommand(page, 'View: Close All Editors');
+    await page.locator(STATUS_ITEM).hover();
+    const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Today:' }).first();
+    await hover.waitFor({ state: 'visible', timeout: 15000 });
+    // The seeded session cost $0.75; the test server's models are free.
+    assert.match(await hover.innerText(), /Today: \$0\.7500 · ~?[\d,]+ tokens · \d+ requests/);
+    await h.screenshot(page, 'usage-tooltip');
+    await page.mouse.move(10, 10);
+
+    await runCommand(page, 'ByteBuddy: Show usage');
+    const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    const qwen = view.locator('#usage tr.row', { hasText: 'qwen' });
+    await qwen.waitFor({ timeout: 20000 });
+    assert.match(await qwen.innerText(), /qwen\s+2\s+1,500\s+300\s+\$0\.7500/);
+    // Calls made by the tests above were recorded by the server: the FIM model is listed.
+    assert.ok(await view.locator('#usage tr.row', { hasText: 'fim' }).count(), 'live calls are in the ledger');
+    await view.locator('#groupings a', { hasText: 'provider' }).click();
+    await view.locator('#usage th', { hasText: 'provider' }).waitFor({ timeout: 15000 });
+    assert.ok(await view.locator('#usage tr.row', { hasText: 'together' }).count(), 'grouped by provider');
+    await h.screenshot(page, 'usage-view');
   });
 });
