@@ -90,8 +90,11 @@ async def test_status_carries_the_budget(tmp_path: Path) -> None:
     ]}
     async with running_server(cwd=tmp_path, env=env_for(tmp_path),
                               init_options={"config": config}) as session:
+        # The status first carries the configured budgets, then their spend once the
+        # ledger has been read (off the event loop): wait for the spend.
         await session.wait_for(
-            lambda: any(s.get("budget") for s in session.statuses), what="a budget in status"
+            lambda: any((s.get("budget") or {}).get("percent") for s in session.statuses),
+            what="the ledger's spend in the status budget",
         )
         budget = next(s["budget"] for s in reversed(session.statuses) if s.get("budget"))
         # Today: 1,888 of 2,000 tokens (94 %), more than the month's $0.75 of $10.

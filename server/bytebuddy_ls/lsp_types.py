@@ -18,6 +18,7 @@ CHAT_METHOD = "bytebuddy/chat"
 MODELS_METHOD = "bytebuddy/models"
 STATUS_METHOD = "bytebuddy/status"
 USAGE_METHOD = "bytebuddy/usage"
+CONTEXT_METHOD = "bytebuddy/context"
 
 EDIT_COMMAND = "bytebuddy.edit"
 APPLY_COMMAND = "bytebuddy.apply"
@@ -84,6 +85,18 @@ class ChatTurn:
 
 
 @attrs.define
+class ContextParams:
+    """``bytebuddy/context``: what the next prompt at ``position`` (or the start of
+    ``range``) would include; see ``features/context.py``."""
+
+    text_document: types.TextDocumentIdentifier
+    position: types.Position | None = None
+    range: types.Range | None = None
+    role: str = "autocomplete"
+    query: str | None = None
+
+
+@attrs.define
 class ChatParams:
     """``bytebuddy/chat`` params; see ``features/chat.py``."""
 
@@ -121,6 +134,18 @@ class UsageRequest:
     jsonrpc: str = "2.0"
 
 
+@attrs.define
+class ContextRequest:
+    id: int | str
+    params: ContextParams
+    method: str = CONTEXT_METHOD
+    jsonrpc: str = "2.0"
+
+
 # Request types pygls should structure ``bytebuddy/*`` messages with (the standard
 # methods' types come from lsprotocol).
-CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {CHAT_METHOD: ChatRequest, USAGE_METHOD: UsageRequest}
+CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {
+    CHAT_METHOD: ChatRequest,
+    CONTEXT_METHOD: ContextRequest,
+    USAGE_METHOD: UsageRequest,
+}

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .inference import InferenceClient
     from .usage.accounting import Accounting
     from .usage.metrics import Metrics
+    from .workspace.engine import ContextEngine
 
 # Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
 DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
@@ -64,6 +65,7 @@ class ByteBuddyServer(LanguageServer):
         self._endpoints: Endpoints | None = None
         self._accounting: Accounting | None = None
         self.metrics = metrics
+        self._context_engine: ContextEngine | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._config_listeners: list[Callable[[], None]] = [self._usage_follows_config]
 
@@ -121,6 +123,7 @@ class ByteBuddyServer(LanguageServer):
                 workspace_root=lambda: str(self.config.workspace_root or "") or None,
                 on_cache_hit=lambda model: self.accounting.cache_hit(model),
                 stopped_by=lambda model: self.accounting.refusal(model, "autocomplete"),
+                context=self.context_engine,
             )
             self.on_config_changed(autocomplete.clear_cache)
             self._autocomplete = autocomplete
@@ -154,10 +157,23 @@ class ByteBuddyServer(LanguageServer):
     def upstream_in_flight(self) -> int:
         return self._inference.in_flight if self._inference else 0
 
+    @property
+    def context_engine(self) -> ContextEngine:
+        """Workspace context: cross-file snippets, the workspace index, the inspector."""
+        if self._context_engine is None:
+            from .workspace.engine import ContextEngine
+
+            self._context_engine = ContextEngine(
+                self.documents.all, lambda: self.config.workspace_root
+            )
+        return self._context_engine
+
     def forget_document(self, uri: str) -> None:
         """Drop per-document state kept outside the document store."""
         if self._autocomplete is not None:
             self._autocomplete.forget(uri)
+        if self._context_engine is not None:
+            self._context_engine.note_closed(uri)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -221,6 +237,8 @@ class ByteBuddyServer(LanguageServer):
             task.cancel()
         if self._endpoints is not None:
             await self._endpoints.aclose()
+        if self._context_engine is not None:
+            self._context_engine.stop_index()
         if self._inference is not None:
             await self._inference.aclose()
         if self._accounting is not None:

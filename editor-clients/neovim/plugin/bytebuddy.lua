@@ -103,3 +103,6 @@ end, {
   end,
   desc = "ByteBuddy: spend and tokens ([period: today|7d|30d|month] [model|provider|role|operation|day])",
 })
+command("ByteBuddyContext", function(cmd)
+  require("bytebuddy.context").show(cmd.args ~= "" and cmd.args or nil)
+end, { nargs = "*", desc = "ByteBuddy: what the next prompt takes from other files ([question]: @workspace)" })

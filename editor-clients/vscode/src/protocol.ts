@@ -5,6 +5,7 @@ export const Methods = {
   models: 'bytebuddy/models',
   status: 'bytebuddy/status',
   usage: 'bytebuddy/usage',
+  context: 'bytebuddy/context',
 } as const;
 
 /** Commands the server executes through `workspace/executeCommand`. */
@@ -132,6 +133,46 @@ export interface ChatResult {
   model: string;
   /** The answer was cut at the model's token limit (maxTokens). */
   truncated?: boolean;
+  /** Present when the question used @workspace or @file: what was added (without code). */
+  context?: { snippets: ContextSnippet[]; reason: string | null };
+}
+
+export type ContextRole = 'autocomplete' | 'chat' | 'edit';
+
+export interface ContextParams {
+  textDocument: { uri: string };
+  position: LspPosition;
+  role: ContextRole;
+  query?: string;
+}
+
+export interface ContextSnippet {
+  kind: 'definition' | 'recent-edit' | 'similar' | 'retrieved' | 'file';
+  path: string;
+  uri: string;
+  /** 0-based, end exclusive. */
+  startLine: number;
+  endLine: number;
+  score: number;
+  tokens: number;
+  text?: string;
+  symbol?: string;
+}
+
+/** `bytebuddy/context`: exactly what the next prompt would include, or why nothing. */
+export interface ContextAnswer {
+  role: ContextRole;
+  model?: string;
+  modelId?: string;
+  kind?: string;
+  format?: string | null;
+  query?: string;
+  snippets: ContextSnippet[];
+  tokens?: { context?: number; budget?: number; prompt?: number };
+  reason: string | null;
+  prompt?: string;
+  messages?: ChatMessage[];
+  index?: { state: string; files?: number; chunks?: number; embedded?: number; semantic?: string | null };
 }
 
 export interface ChatProgress {

@@ -191,7 +191,11 @@ export class ServerController implements ServerApi, vscode.Disposable {
 
   request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
     const client = this.runningClient();
-    return params === undefined ? client.sendRequest<R>(method, token) : client.sendRequest<R>(method, params, token);
+    if (params === undefined) {
+      return client.sendRequest<R>(method, token);
+    }
+    // An explicit `undefined` token would be sent as a second positional parameter.
+    return token === undefined ? client.sendRequest<R>(method, params) : client.sendRequest<R>(method, params, token);
   }
 
   executeCommand(command: string, argument: unknown, token?: vscode.CancellationToken): Promise<unknown> {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .common import fail, inference_client, load_config, print_wait, run_async
@@ -74,21 +75,54 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     async def chat() -> int:
+        from ..workspace.engine import (
+            ContextEngine,
+            ContextOptions,
+            remote_embedding_allowed,
+            workspace_references,
+        )
+
         async with inference_client(loaded) as client:
+            # ``@workspace`` / ``@file`` from the command line: the workspace is the cwd.
+            root = Path.cwd().resolve()
+            engine = ContextEngine(lambda: [], lambda: root)
+            engine.client = client
+            engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
+            engine.remote_embedding_allowed = lambda: remote_embedding_allowed(loaded)
+            engine.configure(ContextOptions.from_config(loaded.config.context))
+            conversation, workspace = workspace_references(engine, [("user", args.question)])
+
+            async def references(budget: int) -> Sequence[tuple[str, str]]:
+                assert workspace is not None
+                found = await workspace.gather(budget)
+                summary = workspace.summary()
+                for snippet in summary["snippets"]:
+                    where = f"{snippet['path']}:{snippet['startLine'] + 1}-{snippet['endLine']}"
+                    print(f"[context: {where}]", file=sys.stderr, flush=True)
+                if summary["reason"]:
+                    print(f"[context: {summary['reason']}]", file=sys.stderr, flush=True)
+                return found
+
             try:
+                wants_index = workspace is not None and workspace.mentions.workspace
+                if wants_index and engine.start_index() is not None:
+                    await engine.wait_for_index()
                 content, _model = await run_chat(
                     client,
                     chain,
-                    [("user", args.question)],
+                    conversation,
                     document=document,
                     on_delta=on_delta,
                     on_wait=print_wait,
+                    references=references if workspace is not None else None,
                 )
             except InferenceError as error:
                 if streamed:  # end the partial answer's line before the error
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                 return fail(error.user_message)
+            finally:
+                engine.stop_index()
         if content and not content.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..log import logger, secrets
-from .schema import IGNORED_TOP_LEVEL_KEYS, ROLES, Config, ModelConfig
+from .schema import ALL_ROLES, IGNORED_TOP_LEVEL_KEYS, Config, ModelConfig
 
 Loc = tuple[str | int, ...]
 
@@ -175,6 +175,18 @@ def _validate(
             )
     for key in IGNORED_TOP_LEVEL_KEYS:
         data.pop(key, None)
+    if isinstance(data.get("context"), list):
+        # Continue's list of context providers: not this server's ``context`` settings.
+        warnings.append(
+            diag(
+                ("context",),
+                "'context' is not used in this form (a list of context providers); "
+                "bytebuddy-ls reads context: {enabled, index, maxFiles, maxTokens, exclude}",
+                "warning",
+                key=True,
+            )
+        )
+        data.pop("context")
 
     unusable: dict[int, str] = {}
     models = data.get("models")
@@ -194,14 +206,14 @@ def _validate(
                 warnings.append(diag(("models", index), unusable[index], "warning"))
             roles = model.get("roles")
             if isinstance(roles, list):
-                known = [r for r in roles if r in ROLES]
+                known = [r for r in roles if r in ALL_ROLES]
                 for position, role in enumerate(roles):
-                    if role not in ROLES:
+                    if role not in ALL_ROLES:
                         warnings.append(
                             diag(
                                 ("models", index, "roles", position),
                                 f"role '{role}' is not served by bytebuddy-ls "
-                                f"(roles: {', '.join(ROLES)}); ignored",
+                                f"(roles: {', '.join(ALL_ROLES)}); ignored",
                                 "warning",
                             )
                         )

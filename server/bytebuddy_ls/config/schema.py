@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Role = Literal["chat", "edit", "apply", "autocomplete"]
+Role = Literal["chat", "edit", "apply", "autocomplete", "embed"]
+# The roles that generate text; ``embed`` (vectors for workspace search) is apart: no
+# fallback, never given to the bundled generation model.
 ROLES: tuple[Role, ...] = ("chat", "edit", "apply", "autocomplete")
+ALL_ROLES: tuple[Role, ...] = (*ROLES, "embed")
 DEFAULT_ROLES: tuple[Role, ...] = ("chat", "edit", "apply")
 
 # Canonical provider names, and the spellings ByteBuddy/Continue users write.
@@ -40,7 +43,7 @@ LEGACY_API_HOST = "api-inference.huggingface.co"
 
 # Keys ByteBuddy/Continue configs carry that this server accepts but does not use.
 IGNORED_TOP_LEVEL_KEYS = frozenset(
-    {"name", "version", "schema", "context", "rules", "docs", "mcpServers", "data"}
+    {"name", "version", "schema", "rules", "docs", "mcpServers", "data"}
 )
 
 
@@ -271,6 +274,34 @@ class ModelConfig(_Strict):
         return self.apiBase
 
 
+class ContextConfig(_Strict):
+    """Workspace context: cross-file snippets for autocomplete, the workspace index for
+    chat and edit (``@workspace``)."""
+
+    enabled: bool = True
+    # The workspace index (chat/edit retrieval); autocomplete's cheap context needs none.
+    index: bool = True
+    maxFiles: int = Field(default=20_000, gt=0, le=1_000_000)
+    maxFileBytes: int = Field(default=512 * 1024, gt=0, le=64 * 1024 * 1024)
+    # Tokens of retrieved context a chat/edit prompt may carry (autocomplete uses at
+    # most a quarter of its own prompt budget, and never more than this).
+    maxTokens: int = Field(default=2048, gt=0, le=200_000)
+    exclude: list[str] = Field(default_factory=list)
+    # Semantic search: "auto" = a model with the embed role, else the local embedder
+    # when its packages are installed; "local" = only the local one; "off" = BM25 only.
+    embeddings: Literal["auto", "local", "off"] = "auto"
+
+    @field_validator("embeddings", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare off as false
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _one_exclude_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class PromptConfig(_Strict):
     name: str = Field(min_length=1)
     description: str | None = None
@@ -326,6 +357,7 @@ class Config(_Strict):
     budgets: list[Budget] = Field(default_factory=list)
     audit: AuditConfig | None = None
     usage: UsageConfig = Field(default_factory=UsageConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @field_validator("models")
     @classmethod

@@ -18,6 +18,7 @@ from . import (
     code_actions,
     completion,
     configuration,
+    context,
     edit,
     endpoints,
     inline_completion,
@@ -37,6 +38,7 @@ FEATURES = (
     apply,
     code_actions,
     chat,
+    context,
     endpoints,
     usage,
 )

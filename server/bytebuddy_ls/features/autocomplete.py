@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from cachetools import TTLCache
@@ -37,7 +38,7 @@ from ..inference import (
     WaitCallback,
     WaitEvent,
 )
-from ..prompting.context import cut_context, prompt_token_budget
+from ..prompting.context import ContextWindow, cut_context, prompt_token_budget
 from ..prompting.fim import (
     AutocompletePrompt,
     build_autocomplete_prompt,
@@ -46,6 +47,11 @@ from ..prompting.fim import (
 )
 from ..prompting.lines import detect_indent_unit, eol_near
 from ..prompting.postprocess import postprocess, wants_multiline
+from ..prompting.tokens import tokens_to_bytes
+
+if TYPE_CHECKING:
+    from ..workspace.crossfile import CrossFileResult
+    from ..workspace.engine import ContextEngine
 
 DEFAULT_MAX_TOKENS = 128
 # A single-line suggestion needs few tokens; asking for fewer answers sooner.
@@ -82,6 +88,19 @@ class _DocState:
     generation: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
     shown: Suggestion | None = None
+
+
+@dataclass(frozen=True)
+class AutocompletePlan:
+    """One autocomplete request as it would be sent (see ``Autocomplete.plan``)."""
+
+    model: ModelConfig
+    prompt: AutocompletePrompt
+    params: GenerationParams
+    window: ContextWindow
+    multiline: bool
+    budget_tokens: int
+    context: CrossFileResult | None
 
 
 class NoAutocompleteModel(Exception):
@@ -127,10 +146,12 @@ class Autocomplete:
         workspace_root: Callable[[], str | None] = lambda: None,
         on_cache_hit: Callable[[str], None] = lambda _model: None,
         stopped_by: Callable[[str], str | None] = lambda _model: None,
+        context: ContextEngine | None = None,
     ) -> None:
         self.inference = inference
         self.on_cache_hit = on_cache_hit  # told the model's name (usage accounting)
         self.stopped_by = stopped_by  # why a model may not be asked now (a budget), or None
+        self.context = context
         self.chain_for = chain_for
         self.debounce_ms = debounce_ms
         self.workspace_root = workspace_root
@@ -292,6 +313,53 @@ class Autocomplete:
         )
         return suggestion
 
+    async def plan(self, model: ModelConfig, document: Document, offset: int) -> AutocompletePlan:
+        """Everything the request for ``offset`` would send to ``model``: the prompt, its
+        parameters and the cross-file context in it. The context inspector shows this
+        very object, so what it shows is what is sent."""
+        options = model.defaultCompletionOptions
+        limits = await self.inference.limits(model)
+        configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
+        budget = prompt_token_budget(
+            max_tokens=configured_max,
+            context_length=options.contextLength,
+            max_input_tokens=limits.max_input_tokens,
+            max_total_tokens=limits.max_total_tokens,
+        )
+        context = None
+        context_tokens = 0
+        if self.context is not None:
+            room = self.context.autocomplete_budget(budget)
+            reach = tokens_to_bytes(budget)
+            visible = (max(0, offset - reach), offset + reach)
+            context = self.context.autocomplete(document, offset, room, visible)
+            context_tokens = context.selection.tokens
+        window = cut_context(document.text, offset, max_prompt_tokens=budget - context_tokens)
+        language = language_of(document)
+        multiline = wants_multiline(window.prefix, window.suffix, language)
+        # Chat-style completion only when the user asked for it: a model without a
+        # raw-prompt route is reported, never silently completed through chat.
+        chat_only = model.autocomplete.via == "chat"
+        root = self.workspace_root()
+        snippets = context.snippets if context is not None else []
+        prompt = build_autocomplete_prompt(
+            model.model,
+            window.prefix,
+            window.suffix,
+            filename=filename_of(document.uri, root),
+            language=language,
+            template=model.promptTemplates.autocomplete,
+            chat_only=chat_only,
+            repo_name=PurePosixPath(root).name if root and snippets else None,
+            context=[(snippet.path, snippet.text) for snippet in snippets],
+        )
+        max_tokens = configured_max if multiline else min(configured_max, SINGLE_LINE_MAX_TOKENS)
+        stop = tuple(dict.fromkeys(prompt.stop + tuple(options.stop or ())))
+        if not multiline and prompt.kind != "chat":
+            stop = ("\n", *stop)
+        params = GenerationParams.for_model(model, max_tokens=max_tokens, stop=stop)
+        return AutocompletePlan(model, prompt, params, window, multiline, budget, context)
+
     async def _suggest_with(
         self,
         model: ModelConfig,
@@ -302,35 +370,10 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
-        options = model.defaultCompletionOptions
-        limits = await self.inference.limits(model)
-        configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
-        budget = prompt_token_budget(
-            max_tokens=configured_max,
-            context_length=options.contextLength,
-            max_input_tokens=limits.max_input_tokens,
-            max_total_tokens=limits.max_total_tokens,
-        )
-        window = cut_context(document.text, offset, max_prompt_tokens=budget)
+        plan = await self.plan(model, document, offset)
+        prompt, params, window, multiline = plan.prompt, plan.params, plan.window, plan.multiline
+        stop = params.stop or ()
         language = language_of(document)
-        multiline = wants_multiline(window.prefix, window.suffix, language)
-        # Chat-style completion only when the user asked for it: a model without a
-        # raw-prompt route is reported, never silently completed through chat.
-        chat_only = model.autocomplete.via == "chat"
-        prompt = build_autocomplete_prompt(
-            model.model,
-            window.prefix,
-            window.suffix,
-            filename=filename_of(document.uri, self.workspace_root()),
-            language=language,
-            template=model.promptTemplates.autocomplete,
-            chat_only=chat_only,
-        )
-        max_tokens = configured_max if multiline else min(configured_max, SINGLE_LINE_MAX_TOKENS)
-        stop = tuple(dict.fromkeys(prompt.stop + tuple(options.stop or ())))
-        if not multiline and prompt.kind != "chat":
-            stop = ("\n", *stop)
-        params = GenerationParams.for_model(model, max_tokens=max_tokens, stop=stop)
         key = (model.name, prompt.kind, prompt.prompt, tuple(prompt.messages), params)
 
         raw = self._cache.get(key)

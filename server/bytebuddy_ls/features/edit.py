@@ -88,6 +88,25 @@ async def compute_edit(
     return EditOutcome(selection, new_text, model.name, answer)
 
 
+async def _with_workspace_code(
+    server: ByteBuddyServer, instruction: str
+) -> tuple[str, dict[str, Any] | None]:
+    """``@workspace``/``@file`` in an instruction: the code they name goes in front of
+    it (within ``context.maxTokens``). Returns the instruction to send and a summary of
+    what was added (None without mentions)."""
+    from ..prompting.chat import references_block
+    from ..workspace.engine import workspace_references
+
+    engine = server.context_engine
+    [(_, text)], mentioned = workspace_references(engine, [("user", instruction)])
+    if mentioned is None:
+        return instruction, None
+    references = await mentioned.gather(engine.options.max_tokens)
+    if references:
+        text = f"{references_block(references)}\n\n{text}"
+    return text, mentioned.summary()
+
+
 def no_code_message(model: str) -> str:
     return f"ByteBuddy: the model '{model}' answered without code; nothing was changed."
 
@@ -102,6 +121,7 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
     document = require_document(server, args.uri)
     selection = selection_for(document, args.range)
     version, before = document.version, document.text
+    instruction, added = await _with_workspace_code(server, instruction)
     outcome = await compute_edit(server, document, selection, instruction=instruction)
     if outcome.new_text is None:
         show_message(server, no_code_message(outcome.model), types.MessageType.Warning)
@@ -113,7 +133,10 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
     applied = await send_workspace_edit(
         server, workspace_edit_for(server, document, [text_edit]), "ByteBuddy edit"
     )
-    return {"applied": applied, "model": outcome.model}
+    result: dict[str, Any] = {"applied": applied, "model": outcome.model}
+    if added is not None:
+        result["context"] = added  # what @workspace/@file added to the instruction
+    return result
 
 
 def register(server: ByteBuddyServer) -> None:

@@ -231,6 +231,46 @@ class InferenceClient:
     # One model, no chain: no fallback and no circuit-breaker bookkeeping (callers that
     # run their own per-model work through ``run_chain`` get both there).
 
+    async def embed(
+        self,
+        model: ModelConfig,
+        texts: list[str],
+        *,
+        role: str = "embed",
+        operation: str = "embed",
+    ) -> list[list[float]]:
+        """One vector per text from a model with the ``embed`` role (wire formats in
+        ``embeddings``); one call record per request. No retries and no chain: the
+        workspace index embeds in the background and tries again later."""
+        from .embeddings import embed_target, parse_response, request_body
+        from .errors import ProtocolError
+        from .metering import Meter
+
+        if not texts:
+            return []
+        target = embed_target(model, self.router)
+        meter = Meter(
+            self._emit,
+            model=model.name,
+            model_id=target.model_field or model.model,
+            provider=target.provider,
+            role=role,
+            operation=operation,
+            prompt_text="".join(texts),
+            stream=False,
+        )
+        try:
+            data = await self.http.post_json(model, target.url, request_body(target, texts))
+            vectors = parse_response(target, data, len(texts))
+        except ProtocolError as exc:
+            meter.finish(exc)
+            raise ProtocolError(exc.detail, model=model.name, model_id=model.model) from None
+        except BaseException as exc:
+            meter.finish(exc)
+            raise
+        meter.finish()
+        return vectors
+
     async def generate(
         self,
         model: ModelConfig,

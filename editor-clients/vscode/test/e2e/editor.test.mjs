@@ -26,6 +26,8 @@ const files = {
   'loading.py': 'import os\n\n',
   'chat.py': 'def greet(name):\n    print("hi " + name)\n',
   'endpoint.py': 'def mul(a, b):\n    ',
+  'geometry.py': 'def distance(a, b, *, squared=False):\n    """Euclidean distance between two points."""\n    return 0.0\n',
+  'uses.py': 'from geometry import distance\n\nd = distance(',
 };
 
 describe('VS Code extension in code-server', { timeout: 300000 }, () => {
@@ -283,5 +285,28 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     await view.locator('#usage th', { hasText: 'provider' }).waitFor({ timeout: 15000 });
     assert.ok(await view.locator('#usage tr.row', { hasText: 'together' }).count(), 'grouped by provider');
     await h.screenshot(page, 'usage-view');
+  });
+
+  test('the context inspector shows what the next prompt takes from other files', async () => {
+    await hf.reset();
+    await hf.script({ reply: 'p, q)', match_path: '/generate*' });
+    // Start from one editor group: earlier tests leave the chat panel beside the code.
+    await runCommand(page, 'View: Close All Editor Groups');
+    await openFile(page, 'uses.py');
+    await page.keyboard.press('Control+End');
+    await runCommand(page, 'ByteBuddy: Show context for the cursor');
+    await page.locator('.tab', { hasText: 'ByteBuddy context.md' }).waitFor({ timeout: 20000 });
+    const shown = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'ByteBuddy context.md' }) });
+    const text = await h.waitFor(
+      async () => {
+        const rendered = (await shown.locator('.view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+        return /geometry\.py:1-/.test(rendered) && rendered;
+      },
+      { timeoutMs: 20000, what: 'the context report naming geometry.py' },
+    );
+    assert.match(text, /definition `distance`/);
+    assert.match(text, /Euclidean distance between two points/);
+    assert.match(text, /format\s+\*\*starcoder2\*\*/);
+    await h.screenshot(page, 'context-inspector');
   });
 });
