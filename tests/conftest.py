@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-# HF server, client fixtures, a forward proxy in front of the server, redis-server for the
-# shared usage ledger.
+# HF server (+ its Inference Endpoints emulation), client fixtures, a forward proxy in
+# front of the server, redis-server for the shared usage ledger.
 pytest_plugins = [
     "tests.hf_server",
+    "tests.endpoints_server",
     "tests.inference_support",
     "tests.http_proxy",
     "tests.usage_support",

@@ -35,6 +35,10 @@ Use it three ways:
   "mappings": {...}}``),
   ``GET /_test/requests``, ``GET /_test/disconnects``, ``POST /_test/reset``.
 
+Inference Endpoints (management API under ``/v2``, endpoints under ``/endpoints/{name}``)
+are emulated on the same server by ``tests/endpoints_server.py``: the fixture
+``endpoints_api``, or always when run standalone (``POST /_test/endpoint``).
+
 A rule (JSON or ``script(**rule)``): ``reply`` (text), ``status``, ``body`` (replaces the
 protocol answer; a string is sent as text, anything else as JSON), ``headers``,
 ``delay_s`` (before answering), ``token_delay_s`` (between stream chunks),
@@ -66,7 +70,7 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -89,6 +93,8 @@ DEFAULT_INFO: dict[str, Any] = {
     "version": "3.3.4",
 }
 _UNSET: Any = object()
+# (request, body bytes) -> a response that ends the request, a path to route it as, or None.
+Interceptor = Callable[[web.Request, bytes], Awaitable["web.StreamResponse | str | None"]]
 _GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
 _EMBEDDING_ROUTES = ("feature-extraction", "tei-embed", "openai-embeddings")
 _TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
@@ -213,6 +219,7 @@ class HFTestServer:
         self.ssl_context = ssl_context  # HTTPS with this server certificate
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
+        self.interceptors: list[Interceptor] = []
         self._disconnect_event = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.reset()
@@ -302,9 +309,19 @@ class HFTestServer:
 
     # ----- dispatch ------------------------------------------------------------------
 
+    def add_interceptor(self, interceptor: Interceptor) -> None:
+        """Let ``interceptor`` see every request first (after it is recorded): it answers
+        it (a response), routes it as another path (a string), or passes (None). The
+        Inference Endpoints emulation (``tests/endpoints_server.py``) is one."""
+        self.interceptors.append(interceptor)
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/_test/"):
+            for interceptor in self.interceptors:
+                answer = await interceptor(request, b"")
+                if isinstance(answer, web.StreamResponse):
+                    return answer
             return await self._control(request)
         raw = await request.read()
         text = raw.decode("utf-8", "replace")
@@ -322,6 +339,12 @@ class HFTestServer:
                 request.headers.get("Authorization"),
             )
         )
+        for interceptor in self.interceptors:
+            answer = await interceptor(request, raw)
+            if isinstance(answer, web.StreamResponse):
+                return answer
+            if isinstance(answer, str):
+                path = answer
         route = self._route(request.method, path)
         generation = route in _GENERATION_ROUTES
         rule = self._take_rule(path, generation)
@@ -785,6 +808,11 @@ if pytest_asyncio is not None:
 
 async def _serve(host: str, port: int, port_file: str | None) -> None:
     server = HFTestServer(host, port)
+    try:
+        from tests.endpoints_server import EndpointsEmulator
+    except ImportError:  # run as a script: tests/ is on sys.path, the package is not
+        from endpoints_server import EndpointsEmulator  # type: ignore[no-redef]
+    EndpointsEmulator(server)
     await server.start()
     if port_file:
         target = Path(port_file)

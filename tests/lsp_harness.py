@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,23 @@ async def running_server(
     init_options: dict[str, Any] | None = None,
     root: Path | None = None,
     capabilities: types.ClientCapabilities | None = None,
-    message_answer: str | None = None,
+    message_answer: str | Callable[[types.ShowMessageRequestParams], Awaitable[str | None]]
+    | None = None,
 ) -> AsyncIterator[Session]:
-    """``message_answer``: the action title chosen for every ``window/showMessageRequest``
-    (None: the request is dismissed)."""
+    """``message_answer``: the action title chosen for every ``window/showMessageRequest``,
+    or an async function choosing one per request (None: the request is dismissed)."""
     client = make_test_lsp_client()
     session = Session(client)
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def on_message_request(
+    async def on_message_request(
         params: types.ShowMessageRequestParams,
     ) -> types.MessageActionItem | None:
         session.message_requests.append(params)
         titles = [action.title for action in params.actions or []]
-        return types.MessageActionItem(title=message_answer) if message_answer in titles else None
+        answer = message_answer(params) if callable(message_answer) else message_answer
+        title = await answer if inspect.isawaitable(answer) else answer
+        return types.MessageActionItem(title=title) if title in titles else None
 
     @client.feature("bytebuddy/status")
     def on_status(params: Any) -> None:

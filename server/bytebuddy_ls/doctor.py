@@ -182,9 +182,47 @@ async def _probe_all(
     client.set_host_policy(HostPolicy.for_config(loaded))
     quick = [m.model_copy(update={"requestOptions": _quick(m, timeout)}) for m in models]
     try:
-        return await asyncio.gather(*(_check(client, m) for m in quick))
+        return await asyncio.gather(
+            *(_check_endpoint(client, m) if m.endpoint else _check(client, m) for m in quick)
+        )
     finally:
         await client.aclose()
+
+
+async def _check_endpoint(client: InferenceClient, model: ModelConfig) -> Probe:
+    """A model naming its Inference Endpoint: the state from the management API; only a
+    running endpoint is probed (a request would wake a scaled-to-zero one, and bill)."""
+    from .endpoints import EndpointManager
+    from .endpoints.api import api_url
+
+    assert model.endpoint is not None
+    name = model.endpoint.name
+    manager = EndpointManager()
+    try:
+        info = await manager.refresh(model)
+        resolved = manager.resolved(model)
+        view = manager.view(model.name) or {}
+    finally:
+        await manager.aclose()
+    if info is None:
+        return Probe(model.name, api_url(), f"Endpoints API: {view.get('message', '?')}", False)
+    where = f"{info.namespace}/{info.name}"
+    if info.running:
+        probe = await _check(client, resolved)
+        return Probe(
+            model.name, probe.url, f"endpoint {where} running; {probe.outcome}", probe.ok,
+            probe.details,
+        )
+    if info.state == "scaledToZero":
+        outcome = f"endpoint {where} scaled to zero (the next request wakes it)"
+        return Probe(model.name, info.url or api_url(), outcome, True)
+    hint = {
+        "paused": f": `bytebuddy-ls endpoint resume {name}` (it bills while running)",
+        "failed": ": see its logs on huggingface.co",
+        "updateFailed": ": see its logs on huggingface.co",
+    }.get(info.state, "")
+    starting = info.state in ("pending", "initializing", "updating")
+    return Probe(model.name, api_url(), f"endpoint {where} {info.state}{hint}", starting)
 
 
 def _quick(model: ModelConfig, timeout: float) -> RequestOptions:
@@ -246,7 +284,10 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         token = resolve_token(model) if model.unusable is None else None
         token_text = token.source if token else "none"
         reach = model.unusable or probes[model.name].outcome
-        rows.append((model.name, model.provider, model.effective_api_base, token_text, reach))
+        base = model.effective_api_base
+        if model.endpoint is not None and model.apiBase is None:
+            base = f"endpoint {model.endpoint.name}"
+        rows.append((model.name, model.provider, base, token_text, reach))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]

@@ -27,6 +27,10 @@ ACCEPT_COMMAND = "bytebuddy.acceptCompletion"
 TOGGLE_COMMAND = "bytebuddy.toggleAutocomplete"
 SELECT_MODEL_COMMAND = "bytebuddy.selectModel"
 RELOAD_COMMAND = "bytebuddy.reloadConfig"
+# Inference Endpoints; argument ``{model?}`` (a config model or endpoint name).
+RESUME_ENDPOINT_COMMAND = "bytebuddy.resumeEndpoint"
+PAUSE_ENDPOINT_COMMAND = "bytebuddy.pauseEndpoint"
+REFRESH_ENDPOINTS_COMMAND = "bytebuddy.refreshEndpoints"
 
 
 @attrs.define

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .config import ConfigState
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
+    from .features.endpoints import Endpoints
     from .features.trust import TrustPrompter
     from .inference import InferenceClient
     from .usage.accounting import Accounting
@@ -66,6 +67,7 @@ class ByteBuddyServer(LanguageServer):
         self._inference: InferenceClient | None = None
         self._autocomplete: Autocomplete | None = None
         self._trust: TrustPrompter | None = None
+        self._endpoints: Endpoints | None = None
         self._accounting: Accounting | None = None
         self.metrics = metrics
         self._context_engine: ContextEngine | None = None
@@ -187,12 +189,28 @@ class ByteBuddyServer(LanguageServer):
         if self._context_engine is not None:
             self._context_engine.note_closed(uri)
 
+    @property
+    def endpoints(self) -> Endpoints:
+        """Inference Endpoints: state, resume prompts, warm-up (``features.endpoints``)."""
+        if self._endpoints is None:
+            from .features.endpoints import Endpoints
+
+            self._endpoints = Endpoints(self)
+        return self._endpoints
+
+    @property
+    def has_endpoints(self) -> bool:
+        return self._endpoints is not None
+
     def model_extras(self, name: str) -> dict[str, Any]:
-        """Per-model figures (health, shown/accepted) added to ``bytebuddy/models``."""
-        return {
+        """Per-model figures (health, shown/accepted, endpoint) for ``bytebuddy/models``."""
+        extras: dict[str, Any] = {
             "health": self.inference.model_health(name),
             "stats": {"autocomplete": self.autocomplete.model_stats(name)},
         }
+        if self._endpoints is not None and (view := self._endpoints.manager.view(name)):
+            extras["endpoint"] = view
+        return extras
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -236,6 +254,8 @@ class ByteBuddyServer(LanguageServer):
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self._endpoints is not None:
+            await self._endpoints.aclose()
         if self._context_engine is not None:
             self._context_engine.stop_index()
         if self._inference is not None:

@@ -80,6 +80,19 @@ end, {
   desc = "ByteBuddy: pick the model per role ([role] [name])",
 })
 
+command("ByteBuddyEndpoint", function(cmd)
+  require("bytebuddy.commands").endpoint(cmd.fargs[1] or "status", cmd.fargs[2])
+end, {
+  nargs = "*",
+  complete = function(_, line)
+    if #vim.split(line, "%s+") <= 2 then
+      return { "resume", "pause", "status" }
+    end
+    return {}
+  end,
+  desc = "ByteBuddy: resume | pause | status of the model's Inference Endpoint ([model])",
+})
+
 command("ByteBuddyStatus", function()
   require("bytebuddy.commands").status()
 end, { desc = "ByteBuddy: server and suggestion state" })

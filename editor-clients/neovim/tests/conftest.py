@@ -147,6 +147,18 @@ class HFServer:
     def reset(self) -> None:
         self._call("POST", "/_test/reset", {})
 
+    def endpoint(self, name: str, **spec: Any) -> None:
+        """Adds or changes an emulated Inference Endpoint (tests/endpoints_server.py)."""
+        self._call("POST", "/_test/endpoint", {"name": name, **spec})
+
+    def endpoint_states(self) -> dict[str, str]:
+        return dict(self._call("GET", "/_test/endpoints") or {})
+
+    @property
+    def endpoints_env(self) -> dict[str, str]:
+        """The server's environment for the emulated Inference Endpoints API."""
+        return {"BYTEBUDDY_ENDPOINTS_API_URL": self.base_url + "/v2", "HF_ENDPOINT": self.base_url}
+
     def generation_requests(self) -> list[dict[str, Any]]:
         """Requests that asked a model for text (not GET /info, /health, /v1/models)."""
         return [r for r in self.requests() if r["method"] == "POST"]

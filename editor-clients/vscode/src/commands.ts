@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { ChatContext, ChatPanel, errorMessage, toLspRange } from './chatPanel';
 import { CONTEXT_SCHEME, formatContextReport } from './contextView';
-import { BudgetStatus, ContextAnswer, ContextParams, EditArgs, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
+import { BudgetStatus, ContextAnswer, ContextParams, EditArgs, EndpointCommandResult, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
 import type { ServerApi } from './serverController';
 import { SECTION } from './settings';
 import { SHOW_USAGE_COMMAND, toQuery } from './usageFormat';
@@ -16,6 +16,8 @@ export const Commands = {
   showLog: 'bytebuddy.showLog',
   restartServer: 'bytebuddy.restartServer',
   openSettings: 'bytebuddy.openSettings',
+  resumeEndpoint: 'bytebuddy.endpoint.resume',
+  pauseEndpoint: 'bytebuddy.endpoint.pause',
   showUsage: SHOW_USAGE_COMMAND,
   showContext: 'bytebuddy.showContext',
   showWorkspaceContext: 'bytebuddy.showWorkspaceContext',
@@ -179,6 +181,61 @@ export async function toggleAutocomplete(): Promise<boolean> {
   return !current;
 }
 
+interface EndpointPick extends vscode.QuickPickItem {
+  model: string;
+}
+
+/**
+ * Resume or pause a model's Inference Endpoint (the server does it and shows progress).
+ * Without `model`: the only endpoint the action applies to, else a pick.
+ */
+export async function endpointAction(deps: CommandDeps, action: 'resume' | 'pause', model?: string): Promise<boolean> {
+  let target = model;
+  if (target === undefined) {
+    let models: ModelInfo[];
+    try {
+      models = (await deps.server.request<ModelInfo[] | null>(Methods.models, undefined)) ?? [];
+    } catch (error) {
+      void vscode.window.showErrorMessage(`ByteBuddy: could not list the models: ${errorMessage(error)}`);
+      return false;
+    }
+    const withEndpoint = models.filter((m) => m.endpoint !== undefined);
+    const fitting = withEndpoint.filter((m) => (action === 'resume' ? m.endpoint?.state !== 'running' : m.endpoint?.state !== 'paused'));
+    const candidates = fitting.length > 0 ? fitting : withEndpoint;
+    if (candidates.length === 0) {
+      void vscode.window.showWarningMessage('ByteBuddy: no model in the config has an `endpoint`.');
+      return false;
+    }
+    if (candidates.length === 1) {
+      target = candidates[0].name;
+    } else {
+      const picks: EndpointPick[] = candidates.map((m) => ({
+        model: m.name,
+        label: m.endpoint?.name ?? m.name,
+        description: `${m.endpoint?.state ?? ''} · ${m.name}`,
+      }));
+      const pick = await vscode.window.showQuickPick(picks, { title: `ByteBuddy: ${action} which Inference Endpoint?` });
+      if (pick === undefined) {
+        return false;
+      }
+      target = pick.model;
+    }
+  }
+  const command = action === 'resume' ? ServerCommands.resumeEndpoint : ServerCommands.pauseEndpoint;
+  try {
+    const result = (await deps.server.executeCommand(command, { model: target })) as EndpointCommandResult | null;
+    if (result?.ok) {
+      const state = result.endpoint?.state ?? (action === 'resume' ? 'running' : 'paused');
+      vscode.window.setStatusBarMessage(`ByteBuddy: endpoint ${result.endpoint?.name ?? target} is ${state}`, 4000);
+      return true;
+    }
+    void vscode.window.showErrorMessage(`ByteBuddy: ${result?.error ?? `could not ${action} the endpoint`}`);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`ByteBuddy: could not ${action} the endpoint: ${errorMessage(error)}`);
+  }
+  return false;
+}
+
 /** The read-only document that shows the latest `bytebuddy/context` answer. */
 export class ContextDocument implements vscode.TextDocumentContentProvider {
   static readonly uri = vscode.Uri.from({ scheme: CONTEXT_SCHEME, path: '/ByteBuddy context.md' });
@@ -253,6 +310,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(Commands.showLog, () => deps.output.show(true)),
     vscode.commands.registerCommand(Commands.showUsage, (arg?: unknown) => showUsage(deps, arg)),
     vscode.commands.registerCommand(Commands.restartServer, () => deps.restart()),
+    vscode.commands.registerCommand(Commands.resumeEndpoint, (model?: string) => endpointAction(deps, 'resume', model)),
+    vscode.commands.registerCommand(Commands.pauseEndpoint, (model?: string) => endpointAction(deps, 'pause', model)),
     vscode.commands.registerCommand(Commands.openSettings, () =>
       vscode.commands.executeCommand('workbench.action.openSettings', `@ext:bytebuddy.bytebuddy-vscode`),
     ),

@@ -16,7 +16,35 @@ export const ServerCommands = {
   acceptCompletion: 'bytebuddy.acceptCompletion',
   toggleAutocomplete: 'bytebuddy.toggleAutocomplete',
   reloadConfig: 'bytebuddy.reloadConfig',
+  resumeEndpoint: 'bytebuddy.resumeEndpoint',
+  pauseEndpoint: 'bytebuddy.pauseEndpoint',
+  refreshEndpoints: 'bytebuddy.refreshEndpoints',
 } as const;
+
+/**
+ * A model's dedicated Inference Endpoint as the server sees it. `state` is the management
+ * API's (running, initializing, scaledToZero, paused, failed, ...), `unknown` before the
+ * first answer, `error` when the API cannot be asked (`message` says why).
+ */
+export interface EndpointView {
+  name: string;
+  namespace?: string;
+  state: string;
+  url?: string;
+  message?: string;
+  idlePauseMinutes?: number;
+  autoPaused?: boolean;
+}
+
+/** Result of the server commands `bytebuddy.resumeEndpoint` / `bytebuddy.pauseEndpoint`. */
+export interface EndpointCommandResult {
+  ok: boolean;
+  error?: string;
+  endpoint?: EndpointView;
+}
+
+export const STARTING_ENDPOINT_STATES = ['pending', 'initializing', 'updating'];
+export const FAILED_ENDPOINT_STATES = ['failed', 'updateFailed'];
 
 export type ServerState = 'ready' | 'busy' | 'loading' | 'error' | 'disabled' | 'unconfigured';
 
@@ -25,6 +53,8 @@ export interface StatusParams {
   message: string;
   model?: string;
   role?: string;
+  /** The model's Inference Endpoint, when it has one. */
+  endpoint?: EndpointView;
   /** The most used budget, when the config sets `budgets`. */
   budget?: BudgetStatus;
 }
@@ -156,6 +186,7 @@ export interface ModelInfo {
   roles: string[];
   /** Whether the model currently serves its roles; a list names the roles it serves. */
   active: boolean | string[];
+  endpoint?: EndpointView;
 }
 
 export interface EditArgs {

@@ -1,4 +1,4 @@
-import { ServerState, StatusParams, UsageTotals } from './protocol';
+import { EndpointView, FAILED_ENDPOINT_STATES, ServerState, STARTING_ENDPOINT_STATES, StatusParams, UsageTotals } from './protocol';
 import { budgetSummary, usageSummary } from './usageFormat';
 
 /** Client-side lifecycle of the server process, before any `bytebuddy/status` arrives. */
@@ -13,7 +13,7 @@ export interface StatusInputs {
   usageToday?: UsageTotals;
 }
 
-export type ShownState = ServerState | 'starting' | 'stopped' | 'failed';
+export type ShownState = ServerState | 'starting' | 'stopped' | 'failed' | 'paused';
 
 export interface StatusPresentation {
   state: ShownState;
@@ -29,6 +29,7 @@ export const STATUS_COMMANDS = {
   showLog: 'bytebuddy.showLog',
   toggleAutocomplete: 'bytebuddy.toggleAutocompleteSetting',
   openSettings: 'bytebuddy.openSettings',
+  resumeEndpoint: 'bytebuddy.endpoint.resume',
 } as const;
 
 /** What the status bar shows; pure so it can be tested without VS Code. */
@@ -64,9 +65,17 @@ function presentState(inputs: StatusInputs): StatusPresentation {
   if (connection === 'stopped') {
     return make('stopped', '$(debug-disconnect) ByteBuddy', 'The ByteBuddy language server is stopped. Click to show the log.', STATUS_COMMANDS.showLog);
   }
+  const endpointView = server?.endpoint !== undefined ? presentEndpoint(server.endpoint, server) : undefined;
+  if (endpointView !== undefined) {
+    return endpointView;
+  }
   const state: ServerState = server?.state ?? 'ready';
-  const detail = server?.message ? server.message : '';
+  let detail = server?.message ? server.message : '';
   const model = server?.model ? ` (${server.model})` : '';
+  if (server?.endpoint !== undefined && state === 'ready') {
+    const line = endpointLine(server.endpoint);
+    detail = detail === '' ? line : `${detail}. ${line}`;
+  }
   switch (state) {
     case 'busy':
       return make('busy', '$(sync~spin) ByteBuddy', withDetail('Waiting for the model' + model, detail), STATUS_COMMANDS.showLog);
@@ -97,6 +106,53 @@ function presentState(inputs: StatusInputs): StatusPresentation {
       }
       return make('ready', '$(sparkle) ByteBuddy', withDetail('Ready' + model, detail) + '\nClick to turn autocomplete off.', STATUS_COMMANDS.toggleAutocomplete);
   }
+}
+
+/**
+ * An endpoint that cannot answer (paused, starting, failed) outranks the server state: it
+ * is why nothing happens, and clicking a paused one resumes it.
+ */
+function presentEndpoint(endpoint: EndpointView, server: StatusParams): StatusPresentation | undefined {
+  const name = endpoint.name;
+  const model = server.model ?? 'the model';
+  if (endpoint.state === 'paused') {
+    const why = endpoint.autoPaused ? ' (paused after idle time)' : '';
+    return make(
+      'paused',
+      `$(debug-pause) ByteBuddy: ${name} paused`,
+      `Inference Endpoint ${name} is paused${why}: ${model} cannot answer.\nClick to resume it (it bills while running).`,
+      STATUS_COMMANDS.resumeEndpoint,
+      'warning',
+    );
+  }
+  if (STARTING_ENDPOINT_STATES.includes(endpoint.state)) {
+    return make(
+      'loading',
+      `$(loading~spin) ByteBuddy: ${name} starting`,
+      `Inference Endpoint ${name} is ${endpoint.state}; ${model} answers once it runs.`,
+      STATUS_COMMANDS.showLog,
+      'warning',
+    );
+  }
+  if (FAILED_ENDPOINT_STATES.includes(endpoint.state)) {
+    return make(
+      'error',
+      `$(error) ByteBuddy: ${name} ${endpoint.state}`,
+      withDetail(`Inference Endpoint ${name} is ${endpoint.state}`, endpoint.message ?? '') + '\nSee its logs on huggingface.co. Click to show the log.',
+      STATUS_COMMANDS.showLog,
+      'error',
+    );
+  }
+  return undefined;
+}
+
+/** One line about a usable endpoint, for the ready tooltip. */
+export function endpointLine(endpoint: EndpointView): string {
+  if (endpoint.state === 'scaledToZero') {
+    return `Inference Endpoint ${endpoint.name} is scaled to zero: the next request wakes it`;
+  }
+  const idle = endpoint.idlePauseMinutes !== undefined ? `, pauses after ${endpoint.idlePauseMinutes} idle min` : '';
+  return `Inference Endpoint ${endpoint.name}: ${endpoint.state}${idle}`;
 }
 
 function make(

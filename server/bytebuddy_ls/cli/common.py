@@ -36,9 +36,19 @@ async def inference_client(loaded: LoadedConfig) -> AsyncIterator[InferenceClien
     accounting = _accounting(loaded)
     client.add_observer(accounting.observe)
     client.refusal = lambda model, role: accounting.refusal(model.name, role)
+    endpoints = None
+    if any(m.endpoint is not None for m in loaded.config.models):
+        # Models naming an Inference Endpoint: its URL and state from the management API
+        # (a paused one is an error that says how to resume it; nothing asks here).
+        from ..endpoints import EndpointManager
+
+        endpoints = EndpointManager()
+        client.set_preparer(endpoints)
     try:
         yield client
     finally:
+        if endpoints is not None:
+            await endpoints.aclose()
         await client.aclose()
         await asyncio.to_thread(accounting.close)
 

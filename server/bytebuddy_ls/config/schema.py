@@ -7,6 +7,7 @@ validation (see ``loader``), and role resolution lives in ``roles``.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -123,6 +124,45 @@ class Pricing(_Strict):
     perHour: float | None = Field(default=None, ge=0)
 
 
+_ENDPOINT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+Warmup = Literal["onStartup", "onOpen", "off"]
+
+
+class EndpointRef(_Strict):
+    """A dedicated Inference Endpoint by name; its URL and state come from the
+    Endpoints management API. ``namespace`` defaults to the token's user."""
+
+    name: str
+    namespace: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # ``endpoint: my-coder`` or ``endpoint: my-org/my-coder``
+        if isinstance(value, str):
+            namespace, _, name = value.strip().rpartition("/")
+            return {"name": name, "namespace": namespace or None}
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _ENDPOINT_NAME.match(value):
+            raise ValueError(
+                f"endpoint name '{value}' is not an Inference Endpoint name (lowercase "
+                "letters, digits and '-', at most 32 characters)"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and not _NAMESPACE.match(value):
+            raise ValueError(f"endpoint namespace '{value}' is not a user or organization name")
+        return value
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     provider: Provider
@@ -136,6 +176,13 @@ class ModelConfig(_Strict):
     billTo: str | None = None  # a Hugging Face organisation billed instead of the user
     autocomplete: AutocompleteOptions = Field(default_factory=AutocompleteOptions)
     pricing: Pricing | None = None
+    endpoint: EndpointRef | None = None
+    # A 1-token request when the server starts or a document first opens, so the first
+    # completion does not pay the endpoint's cold start. Off by default: it costs money.
+    warmup: Warmup = "off"
+    # Pause the endpoint after this long without requests (honoured in the user's own
+    # config only: a repository must not pause or bill someone's endpoint).
+    idlePauseMinutes: float | None = Field(default=None, gt=0, le=10080)
     # Set by the loader, never by the user: why this model cannot be used (e.g. a
     # missing environment variable). The rest of the config keeps working.
     unusable: str | None = Field(default=None, exclude=True)
@@ -182,10 +229,30 @@ class ModelConfig(_Strict):
             raise ValueError(f"apiBase must be an http(s) URL, got '{value}'")
         return value.rstrip("/")
 
+    @field_validator("warmup", mode="before")
+    @classmethod
+    def _warmup_spelling(cls, value: Any) -> Any:
+        if value is False or value is None:
+            return "off"
+        if isinstance(value, str):
+            spelled = {"onstartup": "onStartup", "onopen": "onOpen", "off": "off"}
+            return spelled.get(value.strip().replace("-", "").replace("_", "").lower(), value)
+        return value
+
+    @model_validator(mode="after")
+    def _idle_pause_needs_endpoint(self) -> ModelConfig:
+        if self.idlePauseMinutes is not None and self.endpoint is None:
+            raise ValueError(
+                "idlePauseMinutes pauses an Inference Endpoint: add endpoint: {name, namespace}"
+            )
+        return self
+
     @model_validator(mode="after")
     def _local_model(self) -> ModelConfig:
         if self.provider != "llamacpp":
             return self
+        if self.endpoint is not None:
+            raise ValueError("provider 'llamacpp' runs in-process and takes no endpoint")
         if self.apiBase is not None:
             raise ValueError(
                 "provider 'llamacpp' runs the model inside bytebuddy-ls and takes no apiBase; "

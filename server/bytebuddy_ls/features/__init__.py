@@ -20,6 +20,7 @@ from . import (
     configuration,
     context,
     edit,
+    endpoints,
     inline_completion,
     models,
     usage,
@@ -38,6 +39,7 @@ FEATURES = (
     code_actions,
     chat,
     context,
+    endpoints,
     usage,
 )
 

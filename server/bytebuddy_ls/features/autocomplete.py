@@ -254,6 +254,11 @@ class Autocomplete:
         self._cache.clear()
         self._loading_until.clear()
 
+    def model_ready(self, name: str) -> None:
+        """The model is known to answer now (e.g. its endpoint runs): automatic requests
+        stop waiting out its loading estimate."""
+        self._loading_until.pop(name, None)
+
     def model_stats(self, name: str) -> dict[str, int]:
         return dict(self.stats.get(name, {"shown": 0, "accepted": 0}))
 

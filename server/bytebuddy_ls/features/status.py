@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,6 +24,8 @@ class Status:
     model: str | None = None
     role: str | None = None
     budget: dict[str, Any] | None = None  # the most used budget (see usage.budgets)
+    # The model's Inference Endpoint, when it has one: {name, namespace, state, ...}.
+    endpoint: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -35,11 +38,14 @@ class StatusReporter:
         self._server = server
         self.current = Status("unconfigured", "starting")
         self._shown: set[str] = set()
+        # model name -> its endpoint's view (set by the endpoints feature)
+        self.endpoint_view: Callable[[str], dict[str, Any] | None] | None = None
 
     def set(
         self, state: State, message: str, *, model: str | None = None, role: str | None = None
     ) -> None:
-        self._send(Status(state, redact(message), model, role, self.current.budget))
+        endpoint = self.endpoint_view(model) if model and self.endpoint_view else None
+        self._send(Status(state, redact(message), model, role, self.current.budget, endpoint))
 
     def set_budget(self, budget: dict[str, Any] | None) -> None:
         """Sends the status again when the budget figure it carries changed."""

@@ -50,6 +50,21 @@ _EMPTY_IS_SUCCESS = frozenset({"autocomplete"})
 ParamsFor = Callable[[ModelConfig], GenerationParams]
 
 
+class ModelPreparer(Protocol):
+    """Runs before every call of a model: may replace it (a model naming its Inference
+    Endpoint → the endpoint's URL) or raise an ``InferenceError`` (a paused endpoint);
+    told each call's outcome (None on success). ``resolved`` is the same replacement
+    from what is already known, without asking anyone (for ``limits`` and friends)."""
+
+    async def prepare(
+        self, model: ModelConfig, on_wait: WaitCallback | None, *, automatic: bool
+    ) -> ModelConfig: ...
+
+    def resolved(self, model: ModelConfig) -> ModelConfig: ...
+
+    def observe(self, model: ModelConfig, error: BaseException | None) -> None: ...
+
+
 class InferenceClient:
     def __init__(
         self,
@@ -73,6 +88,7 @@ class InferenceClient:
         self._breakers = CircuitBreakers(self.policy, clock)
         self._chains = ChainRunner(self._breakers)
         self._observers: list[CallObserver] = []
+        self._preparer: ModelPreparer | None = None
         # Why a model may not be asked for a role right now (a used-up budget), or None.
         self.refusal: Callable[[ModelConfig, str], str | None] = lambda _model, _role: None
         self.in_flight = 0  # operations running upstream (metrics)
@@ -81,6 +97,19 @@ class InferenceClient:
 
     def set_host_policy(self, policy: HostPolicy) -> None:
         self.http.host_policy = policy
+
+    def set_preparer(self, preparer: ModelPreparer | None) -> None:
+        self._preparer = preparer
+
+    def _resolved(self, model: ModelConfig) -> ModelConfig:
+        return model if self._preparer is None else self._preparer.resolved(model)
+
+    def _observe(self, model: ModelConfig, error: BaseException | None) -> None:
+        if self._preparer is not None:
+            try:
+                self._preparer.observe(model, error)
+            except Exception:  # bookkeeping must never break inference
+                logger.exception("model preparer failed")
 
     def add_observer(self, observer: CallObserver) -> None:
         """Call ``observer`` with one ``UpstreamCall`` per upstream attempt."""
@@ -105,11 +134,13 @@ class InferenceClient:
     async def limits(self, model: ModelConfig) -> ServerLimits:
         """The server's token limits (TGI ``/info``, the local context), cached; all
         None when unknown."""
+        model = self._resolved(model)
         return await self.backend(model).limits(model)
 
     def supports_raw_prompt(self, model: ModelConfig) -> bool | None:
         """Whether ``generate`` has a text-generation route: True/False when known, None
         until the engine has been detected or the router's mapping is known."""
+        model = self._resolved(model)
         return self.backend(model).supports_raw_prompt(model)
 
     def model_health(self, name: str) -> dict[str, Any]:
@@ -131,6 +162,10 @@ class InferenceClient:
             raise BudgetExceededError(
                 refusal, model=model.name, model_id=model.model, user_message=refusal
             )
+        if self._preparer is not None:
+            model = await self._preparer.prepare(
+                model, request.on_wait, automatic=not request.invoked
+            )
         self.in_flight += 1
         try:
             # aclosing: a consumer that stops early stops the upstream request at once.
@@ -143,8 +178,12 @@ class InferenceClient:
                     if piece.text:
                         produced = True
                         yield piece.text
+        except BaseException as exc:
+            self._observe(model, exc)
+            raise
         finally:
             self.in_flight -= 1
+        self._observe(model, None)
         if not produced and request.role not in _EMPTY_IS_SUCCESS:
             why = " (it stopped at a stop sequence or end token)" if finish == "stop" else ""
             why = " (it hit the token limit)" if finish == "length" else why

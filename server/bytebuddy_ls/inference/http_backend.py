@@ -227,7 +227,8 @@ class HttpBackend:
             headers,
             model=model.name,
             model_id=model.model,
-            endpoint_host=is_endpoint_url(url),
+            # A model that names its endpoint in the config is one, whatever its URL.
+            endpoint_host=is_endpoint_url(url) or model.endpoint is not None,
             error_type=error_type,
         )
 
@@ -420,7 +421,8 @@ class HttpBackend:
         shaping = Shaping(limits, self._dropped.get(model.name, frozenset()))
         # Invoked work asks a waking Endpoint's proxy to hold the request from the start;
         # automatic completions never wait (they answer empty and show "waking").
-        hold = self.policy.scale_up_timeout_s if request.invoked and target.endpoint_host else None
+        endpoint = target.endpoint_host or model.endpoint is not None
+        hold = self.policy.scale_up_timeout_s if request.invoked and endpoint else None
         return _Call(model, target, shaping, hold_s=hold)
 
     async def _target(self, model: ModelConfig, engine: Engine, request: Request) -> Target:

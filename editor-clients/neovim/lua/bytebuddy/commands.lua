@@ -239,6 +239,53 @@ function M.models(role, name)
   return true
 end
 
+--- Resume or pause a model's Inference Endpoint, or show every endpoint's state
+--- (:ByteBuddyEndpoint resume|pause|status [model]). The server shows the progress.
+---@param action "resume"|"pause"|"status"
+---@param model string|nil config model or endpoint name; default: the active endpoint
+---@param on_done fun(result: table|nil)|nil
+function M.endpoint(action, model, on_done)
+  local commands = {
+    resume = "bytebuddy.resumeEndpoint",
+    pause = "bytebuddy.pauseEndpoint",
+    status = "bytebuddy.refreshEndpoints",
+  }
+  local command = commands[action]
+  if not command then
+    vim.notify("ByteBuddy: :ByteBuddyEndpoint resume|pause|status [model]", vim.log.levels.ERROR)
+    return false
+  end
+  local args = model and model ~= "" and { { model = model } } or {}
+  if action == "resume" then
+    vim.notify("ByteBuddy: resuming the endpoint (it bills while running)…", vim.log.levels.INFO)
+  end
+  return lsp.execute(command, args, nil, function(err, result)
+    if err then
+      return
+    end
+    if action == "status" then
+      local lines = {}
+      for _, row in ipairs(result or {}) do
+        table.insert(lines, ("%s: endpoint %s is %s%s"):format(
+          row.model,
+          row.name or "?",
+          row.state or "?",
+          row.message and (" (" .. row.message .. ")") or ""
+        ))
+      end
+      vim.notify(#lines > 0 and table.concat(lines, "\n") or "ByteBuddy: no model has an endpoint")
+    elseif result and result.ok then
+      local e = result.endpoint or {}
+      vim.notify(("ByteBuddy: endpoint %s is %s"):format(e.name or "?", e.state or "?"))
+    elseif result then
+      vim.notify("ByteBuddy: " .. tostring(result.error), vim.log.levels.ERROR)
+    end
+    if on_done then
+      on_done(result)
+    end
+  end)
+end
+
 --- Lines describing the plugin and server state (:ByteBuddyStatus).
 ---@return string[]
 function M.status_lines()
@@ -248,6 +295,13 @@ function M.status_lines()
   }
   if s.model then
     table.insert(lines, ("  model: %s%s"):format(s.model, s.role and (" (" .. s.role .. ")") or ""))
+  end
+  if s.endpoint then
+    table.insert(lines, ("  endpoint: %s is %s%s"):format(
+      s.endpoint.name,
+      s.endpoint.state,
+      s.endpoint.state == "paused" and " (:ByteBuddyEndpoint resume)" or ""
+    ))
   end
   if type(s.budget) == "table" and s.budget.message then
     table.insert(lines, "  budget: " .. s.budget.message)

@@ -32,6 +32,40 @@ local function check_config(exe, init_options)
   end
 end
 
+--- Each configured Inference Endpoint's state, asked from the server.
+---@param client vim.lsp.Client
+function M.check_endpoints(client)
+  local response = client:request_sync("bytebuddy/models", vim.empty_dict(), 5000)
+  local models = response and response.result or {}
+  local rows = vim.tbl_filter(function(m)
+    return type(m.endpoint) == "table"
+  end, models)
+  if #rows == 0 then
+    return
+  end
+  vim.health.start("bytebuddy: Inference Endpoints")
+  for _, m in ipairs(rows) do
+    local e = m.endpoint
+    local line = ("%s: endpoint %s%s is %s"):format(
+      m.name,
+      e.namespace and (e.namespace .. "/") or "",
+      e.name,
+      e.state
+    )
+    if e.state == "running" or e.state == "scaledToZero" then
+      vim.health.ok(line .. (e.state == "scaledToZero" and " (the next request wakes it)" or ""))
+    elseif e.state == "paused" then
+      vim.health.warn(line, { ":ByteBuddyEndpoint resume " .. m.name .. " (it bills while running)" })
+    elseif e.state == "failed" or e.state == "updateFailed" or e.state == "error" then
+      vim.health.error(line .. (e.message and (": " .. e.message) or ""), {
+        "See the endpoint on huggingface.co, or run `bytebuddy-ls endpoint status " .. e.name .. "`",
+      })
+    else
+      vim.health.info(line)
+    end
+  end
+end
+
 function M.check()
   vim.health.start("bytebuddy: Neovim")
   if vim.fn.has("nvim-0.11") == 1 then
@@ -83,6 +117,10 @@ function M.check()
   local report = s.state == "error" and vim.health.error
     or ((s.state == "ready" or s.state == "busy") and vim.health.ok or vim.health.info)
   report(("last status: %s %s"):format(s.state, s.message or ""))
+
+  if client then
+    M.check_endpoints(client)
+  end
 
   vim.health.start("bytebuddy: keys")
   for name, lhs in pairs(options.keymaps or {}) do

@@ -25,6 +25,7 @@ const files = {
   'action.py': 'def total(items):\n    s = 0\n    for i in items:\n        s = s + i\n    return s\n',
   'loading.py': 'import os\n\n',
   'chat.py': 'def greet(name):\n    print("hi " + name)\n',
+  'endpoint.py': 'def mul(a, b):\n    ',
   'geometry.py': 'def distance(a, b, *, squared=False):\n    """Euclidean distance between two points."""\n    return 0.0\n',
   'uses.py': 'from geometry import distance\n\nd = distance(',
 };
@@ -37,6 +38,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
   let codeServerProcess;
   let browser;
   let page;
+  let configPath;
   const cleanups = [];
 
   before(async () => {
@@ -52,7 +54,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     h.seedUsageLedger(stateHome);
     hf = await h.startHfServer(runDir);
     cleanups.push(() => hf.stop());
-    const configPath = path.join(runDir, 'config.yaml');
+    configPath = path.join(runDir, 'config.yaml');
     h.writeModelConfig(configPath, hf.base);
 
     const extensionsDir = path.join(runDir, 'extensions');
@@ -68,6 +70,7 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
         'bytebuddy.configPath': configPath,
         'bytebuddy.logLevel': 'debug',
       }),
+      env: hf.endpointsEnv(),
     });
     cleanups.push(() => codeServerProcess.stop());
     browser = await h.launchBrowser();
@@ -199,12 +202,66 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
 
     await reply.locator('button.apply').first().click();
     await page.waitForTimeout(500);
-    // Apply edits the document; save it from its editor.
+    // Apply edits the document; save it from its editor (in the first group: Quick Open
+    // opens a file in the focused group, which may still be the chat panel's).
+    await page.keyboard.press('Control+1');
     await openFile(page, 'chat.py');
     await save(page);
     const file = path.join(workspace, 'chat.py');
     await waitForFile(file, (text) => text.includes('print(f"hi {name}")'), 'the applied code on disk', 30000);
     await h.screenshot(page, 'chat-applied');
+  });
+
+  test('a paused Inference Endpoint shows in the status bar and Resume resumes it', async () => {
+    await hf.reset();
+    await hf.endpoint({ name: 'vscode-coder', state: 'paused', init_s: 1.5 });
+    await hf.script({ reply: 'turn a * b', match_path: '/generate*' });
+    h.writeModelConfig(configPath, hf.base, 'vscode-coder');
+    try {
+      await recordStatusHistory(page);
+      const label = await waitForStatus(page, 'paused', 30000);
+      assert.match(label, /Inference Endpoint vscode-coder is paused/);
+      assert.match(await page.locator(STATUS_ITEM).innerText(), /vscode-coder paused/);
+      await h.screenshot(page, 'endpoint-paused');
+      const resumes = async () => (await hf.requests()).filter((r) => r.path.endsWith('/vscode-coder/resume'));
+      assert.equal((await resumes()).length, 0, 'nothing resumes the endpoint before the click');
+
+      // Typing asks for a completion; the paused endpoint asks the user first.
+      await openFile(page, 'endpoint.py');
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('r', { delay: 50 });
+      const toast = page.locator('.notifications-toasts .notification-toast', {
+        hasText: 'Endpoint vscode-coder is paused. Resume? (it bills while running)',
+      });
+      await toast.waitFor({ state: 'visible', timeout: 20000 });
+      await h.screenshot(page, 'endpoint-resume-question');
+      const buttons = (await toast.locator('.monaco-button').allInnerTexts()).map((b) => b.trim());
+      assert.ok(buttons.includes('Resume') && buttons.includes('Not now'), `buttons: ${JSON.stringify(buttons)}`);
+      assert.equal((await resumes()).length, 0, 'still not resumed while the question is open');
+      await toast.locator('.monaco-button', { hasText: 'Resume' }).click();
+
+      await waitForStatusSeen(page, 'loading', 15000); // "vscode-coder starting"
+      await h.waitFor(async () => (await hf.endpointStates())['vscode-coder'] === 'running', { timeoutMs: 30000, what: 'the endpoint to run' });
+      assert.equal((await resumes()).length, 1);
+      await waitForStatus(page, 'ready', 30000);
+      // Completions now come from the resumed endpoint.
+      await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('e', { delay: 50 });
+      const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+      await ghost.waitFor({ state: 'visible', timeout: 20000 });
+      await h.screenshot(page, 'endpoint-resumed-ghost-text');
+      const generations = (await hf.requests()).filter((r) => r.path.startsWith('/endpoints/vscode-coder/generate'));
+      assert.ok(generations.length >= 1, 'the endpoint served the completion');
+    } finally {
+      await page.keyboard.press('Escape');
+      h.writeModelConfig(configPath, hf.base);
+      // Discard the typing so the file stays as it was.
+      await page.keyboard.press('Control+Z');
+      await page.keyboard.press('Control+Z');
+      await save(page);
+      await waitForStatus(page, 'ready', 30000);
+    }
   });
 
   test("today's spend in the status tooltip and the usage view", async () => {

@@ -115,6 +115,11 @@ export async function startHfServer(workDir) {
     script: (behaviour) => call('POST', '/_test/script', behaviour),
     requests: () => call('GET', '/_test/requests'),
     reset: () => call('POST', '/_test/reset'),
+    // The emulated Inference Endpoints (tests/endpoints_server.py): add/change one, list states.
+    endpoint: (spec) => call('POST', '/_test/endpoint', spec),
+    endpointStates: () => call('GET', '/_test/endpoints'),
+    // The server's environment for the emulated Endpoints management API.
+    endpointsEnv: () => ({ BYTEBUDDY_ENDPOINTS_API_URL: `${base}/v2`, HF_ENDPOINT: base }),
     stop: () => killGroup(child),
   };
 }
@@ -151,14 +156,23 @@ export function seedUsageLedger(stateHome) {
   execFileSync(paths.python, ['-c', script, stateHome], { stdio: 'inherit' });
 }
 
-export function writeModelConfig(file, hfBase) {
-  const yaml = `models:
-  - name: fim
+/** `endpoint`: the autocomplete model is that emulated Inference Endpoint instead. */
+export function writeModelConfig(file, hfBase, endpoint) {
+  const fim = endpoint
+    ? `  - name: fim
+    provider: huggingfaceinferenceapi
+    model: bigcode/starcoder2-3b
+    endpoint: {name: ${endpoint}, namespace: bytebuddy-test}
+    apiKey: test-key
+    roles: [autocomplete]`
+    : `  - name: fim
     provider: huggingface-tgi
     model: bigcode/starcoder2-3b
     apiBase: ${hfBase}
     apiKey: test-key
-    roles: [autocomplete]
+    roles: [autocomplete]`;
+  const yaml = `models:
+${fim}
   - name: chat
     provider: openai
     model: test-chat

@@ -6,6 +6,7 @@ import {
   CommandDeps,
   Commands,
   editSelection,
+  endpointAction,
   registerCommands,
   selectModelForRole,
   toggleAutocomplete,
@@ -64,7 +65,15 @@ describe('command wiring', () => {
     }
     // Server commands are registered by the language client; clashing ids would throw.
     for (const id of fakeCommands.registered.keys()) {
-      expect(['bytebuddy.edit', 'bytebuddy.apply', 'bytebuddy.toggleAutocomplete', 'bytebuddy.selectModel']).not.toContain(id);
+      expect([
+        'bytebuddy.edit',
+        'bytebuddy.apply',
+        'bytebuddy.toggleAutocomplete',
+        'bytebuddy.selectModel',
+        'bytebuddy.resumeEndpoint',
+        'bytebuddy.pauseEndpoint',
+        'bytebuddy.refreshEndpoints',
+      ]).not.toContain(id);
     }
   });
 
@@ -146,5 +155,42 @@ describe('Toggle autocomplete', () => {
     expect(configurationUpdate).toHaveBeenLastCalledWith('bytebuddy.autocomplete.enabled', false, vscode.ConfigurationTarget.Global);
     expect(await toggleAutocomplete()).toBe(true);
     expect(configurationStore.get('bytebuddy.autocomplete.enabled')).toBe(true);
+  });
+});
+
+describe('Inference Endpoint commands', () => {
+  const withEndpoints: ModelInfo[] = [
+    { name: 'fim', model: 'm', provider: 'huggingfaceinferenceapi', roles: ['autocomplete'], active: true, endpoint: { name: 'my-coder', state: 'paused' } },
+    { name: 'chat', model: 'c', provider: 'openai', roles: ['chat'], active: true },
+    { name: 'big', model: 'b', provider: 'huggingfaceinferenceapi', roles: ['chat'], active: false, endpoint: { name: 'big-one', state: 'running' } },
+  ];
+
+  it('resumes the one endpoint that is not running, through the server command', async () => {
+    server.request.mockResolvedValueOnce(withEndpoints);
+    server.executeCommand.mockResolvedValueOnce({ ok: true, endpoint: { name: 'my-coder', state: 'running' } });
+    expect(await endpointAction(deps, 'resume')).toBe(true);
+    expect(mocked.window.showQuickPick).not.toHaveBeenCalled();
+    expect(server.executeCommand).toHaveBeenCalledWith('bytebuddy.resumeEndpoint', { model: 'fim' });
+    expect(mocked.window.setStatusBarMessage).toHaveBeenCalledWith('ByteBuddy: endpoint my-coder is running', 4000);
+  });
+
+  it('pauses the running one; the status bar click resumes without asking which', async () => {
+    server.request.mockResolvedValueOnce(withEndpoints);
+    server.executeCommand.mockResolvedValueOnce({ ok: true, endpoint: { name: 'big-one', state: 'paused' } });
+    expect(await endpointAction(deps, 'pause')).toBe(true);
+    expect(server.executeCommand).toHaveBeenCalledWith('bytebuddy.pauseEndpoint', { model: 'big' });
+    registerCommands(deps);
+    server.executeCommand.mockResolvedValueOnce({ ok: true });
+    await fakeCommands.registered.get(STATUS_COMMANDS.resumeEndpoint)!('fim');
+    expect(server.executeCommand).toHaveBeenLastCalledWith('bytebuddy.resumeEndpoint', { model: 'fim' });
+  });
+
+  it('reports a failed resume and a config without endpoints', async () => {
+    server.executeCommand.mockResolvedValueOnce({ ok: false, error: "Model 'fim': endpoint 'x' not found" });
+    expect(await endpointAction(deps, 'resume', 'fim')).toBe(false);
+    expect(mocked.window.showErrorMessage).toHaveBeenCalledWith(expect.stringContaining("endpoint 'x' not found"));
+    server.request.mockResolvedValueOnce([withEndpoints[1]]);
+    expect(await endpointAction(deps, 'resume')).toBe(false);
+    expect(mocked.window.showWarningMessage).toHaveBeenCalledWith(expect.stringContaining('no model in the config has an `endpoint`'));
   });
 });

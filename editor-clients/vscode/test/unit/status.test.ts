@@ -43,6 +43,52 @@ describe('presentStatus', () => {
     expect(off.command).toBe(STATUS_COMMANDS.toggleAutocomplete);
   });
 
+  it('shows a paused endpoint and resumes it on click', () => {
+    const view = presentStatus({
+      connection: 'running',
+      server: { state: 'error', message: 'Endpoint my-coder is paused', model: 'fim', role: 'autocomplete', endpoint: { name: 'my-coder', state: 'paused' } },
+      autocompleteEnabled: true,
+    });
+    expect(view.state).toBe('paused');
+    expect(view.text).toBe('$(debug-pause) ByteBuddy: my-coder paused');
+    expect(view.command).toBe(STATUS_COMMANDS.resumeEndpoint);
+    expect(view.tooltip).toContain('it bills while running');
+    expect(view.accessibilityLabel).toMatch(/^ByteBuddy paused: Inference Endpoint my-coder is paused/);
+  });
+
+  it('shows a starting endpoint as loading and a failed one as an error', () => {
+    const starting = presentStatus({
+      connection: 'running',
+      server: { state: 'ready', message: '', model: 'fim', endpoint: { name: 'my-coder', state: 'initializing' } },
+      autocompleteEnabled: true,
+    });
+    expect(starting.state).toBe('loading');
+    expect(starting.text).toContain('my-coder starting');
+    const failed = presentStatus({
+      connection: 'running',
+      server: { state: 'error', message: 'x', model: 'fim', endpoint: { name: 'my-coder', state: 'failed', message: 'out of memory' } },
+      autocompleteEnabled: true,
+    });
+    expect(failed.background).toBe('error');
+    expect(failed.tooltip).toContain('out of memory');
+  });
+
+  it('mentions a usable endpoint in the ready tooltip', () => {
+    const zero = presentStatus({
+      connection: 'running',
+      server: { state: 'ready', message: 'autocomplete: fim', model: 'fim', endpoint: { name: 'my-coder', state: 'scaledToZero' } },
+      autocompleteEnabled: true,
+    });
+    expect(zero.state).toBe('ready');
+    expect(zero.tooltip).toContain('my-coder is scaled to zero: the next request wakes it');
+    const running = presentStatus({
+      connection: 'running',
+      server: { state: 'ready', message: '', model: 'fim', endpoint: { name: 'my-coder', state: 'running', idlePauseMinutes: 30 } },
+      autocompleteEnabled: true,
+    });
+    expect(running.tooltip).toContain('Inference Endpoint my-coder: running, pauses after 30 idle min');
+  });
+
   it('sends an unconfigured user to the settings', () => {
     const view = presentStatus({ connection: 'running', server: { state: 'unconfigured', message: 'no config' }, autocompleteEnabled: true });
     expect(view.command).toBe(STATUS_COMMANDS.openSettings);
