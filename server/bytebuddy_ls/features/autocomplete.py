@@ -7,7 +7,8 @@ and ``bytebuddy-ls complete``. The economy rules live here, in one place:
   at once with nothing, and their upstream call is cancelled unless another request
   still waits for it;
 - automatic requests wait a short debounce first; invoked ones do not;
-- typing along a suggestion that is on screen is served from it, with no upstream call;
+- typing along a suggestion that is on screen is served from it, with no upstream call,
+  and so is a repeated request for the state it was shown in (VS Code re-asks at once);
 - an LRU+TTL cache of model answers keyed on model, prompt and parameters, and
   identical in-flight requests share one upstream call;
 - while a model is loading, automatic requests answer nothing at once (the status
@@ -72,6 +73,7 @@ class Suggestion:
     line_prefix: str = ""
     line_suffix: str = ""
     line_start: int = 0
+    version: int | None = None  # of the document it was shown in
 
 
 @dataclass
@@ -185,15 +187,18 @@ class Autocomplete:
         return self._remember(document.uri, suggestion) if suggestion else None
 
     def typed_ahead(self, document: Document, offset: int) -> Suggestion | None:
-        """The rest of the suggestion on screen, when the user typed its first characters."""
+        """The rest of the suggestion on screen, when the user typed its first characters
+        (or nothing since: a repeated request for the same state gets the same answer)."""
         state = self._docs.get(document.uri)
         shown = state.shown if state else None
-        if shown is None or offset <= shown.offset:
+        if shown is None or offset < shown.offset:
             return None
         typed = offset - shown.offset
+        if not typed and (shown.version is None or shown.version != document.version):
+            return None  # edited elsewhere since: not the same state
         text = document.text
         first_line = shown.text.split("\n", 1)[0].split("\r", 1)[0]
-        if typed >= len(first_line):
+        if typed and typed >= len(first_line):
             return None
         line_end = document.line_end(offset)
         if (
@@ -211,6 +216,7 @@ class Autocomplete:
             line_prefix=text[shown.line_start : offset],
             line_suffix=shown.line_suffix,
             line_start=shown.line_start,
+            version=document.version,
         )
 
     def accept(self, suggestion_id: str) -> Suggestion | None:
@@ -296,6 +302,7 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
+        version = document.version  # the state this suggestion is for
         options = model.defaultCompletionOptions
         limits = await self.inference.limits(model)
         configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
@@ -362,6 +369,7 @@ class Autocomplete:
             line_prefix=document.text[line_start:offset],
             line_suffix=document.text[offset : document.line_end(offset)],
             line_start=line_start,
+            version=version,
         )
 
     async def _shared_call(

@@ -41,11 +41,13 @@ from ..inference import (
     WaitCallback,
 )
 from ..prompting.chat import (
+    AnswerStart,
     DocumentContext,
     Message,
     build_chat_messages,
     range_to_lines,
     render_chat_prompt,
+    trim_answer_start,
 )
 from ..prompting.context import prompt_token_budget
 from .edit import (
@@ -116,7 +118,8 @@ async def run_chat(
 
     chat = [ChatMessage(role=role, content=content) for role, content in messages]
     if on_delta is None and not template:
-        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait)
+        answer, model = await inference.chat_chain(chain, chat, params_for, on_wait=on_wait)
+        return trim_answer_start(answer), model
     stream: ChainStream
     if template:
         prompt = render_chat_prompt(messages, template=template, model_id=first.model)
@@ -124,11 +127,15 @@ async def run_chat(
     else:
         stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait)
     pieces: list[str] = []
+    start = AnswerStart()
     async with aclosing(stream):
         async for delta in stream:
-            pieces.append(delta)
+            shown = start.feed(delta)
+            if not shown:
+                continue
+            pieces.append(shown)
             if on_delta is not None:
-                on_delta(delta)
+                on_delta(shown)
     return "".join(pieces), stream.model or first
 
 
@@ -223,6 +230,7 @@ def register(server: ByteBuddyServer) -> None:
         def on_delta(delta: str) -> None:
             # pygls types $/progress: a plain dict fails to serialize.
             assert token is not None
+            progress.answering()
             server.protocol.notify(
                 PROGRESS_METHOD, types.ProgressParams(token=token, value={"delta": delta})
             )
