@@ -54,6 +54,9 @@ from ..prompting.postprocess import postprocess, wants_multiline
 DEFAULT_MAX_TOKENS = 128
 # A single-line suggestion needs few tokens; asking for fewer answers sooner.
 SINGLE_LINE_MAX_TOKENS = 48
+# Suffix budget of in-process models (estimated tokens): the rest of the line and the
+# next two or three, about what a CPU evaluates in a few hundred milliseconds.
+LOCAL_SUFFIX_TOKENS = 48
 CACHE_SIZE = 512
 CACHE_TTL_S = 600.0
 SHOWN_HISTORY = 64
@@ -312,7 +315,18 @@ class Autocomplete:
             max_input_tokens=limits.max_input_tokens,
             max_total_tokens=limits.max_total_tokens,
         )
-        window = cut_context(document.text, offset, max_prompt_tokens=budget)
+        # llama.cpp keeps the KV cache of the previous prompt and evaluates only what
+        # follows the first changed token: for in-process models the prompt's start
+        # stays put while typing and the FIM suffix (evaluated again on every
+        # keystroke, as it follows the cursor) is kept to a few lines.
+        local = model.is_local
+        window = cut_context(
+            document.text,
+            offset,
+            max_prompt_tokens=budget,
+            max_suffix_tokens=LOCAL_SUFFIX_TOKENS if local else None,
+            stable_start=local,
+        )
         language = language_of(document)
         multiline = wants_multiline(window.prefix, window.suffix, language)
         chat_only = self.inference.supports_raw_prompt(model) is False
