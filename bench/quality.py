@@ -574,8 +574,42 @@ async def complete(session: Session, uri: str, hole: Hole, timeout: float) -> Ou
     return Outcome(hole, text, filled, latency, error)
 
 
+def run_figures(
+    target: Target, mode: str, entry: dict[str, Any], outcomes: list[Outcome]
+) -> dict[str, Any]:
+    run: dict[str, Any] = {"model": target.label, "model_id": entry.get("model"), "mode": mode}
+    run.update(summarize(outcomes))
+    run["by_language"] = breakdown(outcomes, lambda h: h.language)
+    run["by_kind"] = breakdown(outcomes, lambda h: h.kind)
+    failures = [o.error for o in outcomes if o.error]
+    if failures:
+        run["first_error"] = failures[0]
+    run["per_hole"] = [
+        {
+            "path": o.hole.path,
+            "line": o.hole.line,
+            "kind": o.hole.kind,
+            **{k: v for k, v in score(o).items() if k in ("exact_match", "syntax_valid")},
+            "edit_similarity": round(edit_similarity(o.suggestion, o.hole.expected), 3),
+            "latency_ms": round(o.latency_ms, 1),
+        }
+        for o in outcomes
+    ]
+    run["samples"] = [
+        {**{k: v for k, v in asdict(o.hole).items() if k != "text"}, "suggestion": o.suggestion}
+        for o in outcomes[:3]
+        if o.error is None
+    ]
+    return run
+
+
 async def run_one(
-    target: Target, mode: str, entry: dict[str, Any], holes: list[Hole], progress: bool
+    target: Target,
+    mode: str,
+    entry: dict[str, Any],
+    holes: list[Hole],
+    progress: bool,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     config = {**target.config, "models": [entry]}
     cache = user_cache_dir()
@@ -595,27 +629,16 @@ async def run_one(
             for index, hole in enumerate(holes):
                 uri = (workdir / hole.path).as_uri()
                 outcomes.append(await complete(session, uri, hole, REQUEST_TIMEOUT_S))
+                if checkpoint is not None:
+                    checkpoint(run_figures(target, mode, entry, outcomes))
                 if progress and (index + 1) % 10 == 0:
                     print(
                         f"  {target.label} [{mode}] {index + 1}/{len(holes)}",
                         file=sys.stderr,
                         flush=True,
                     )
-    run: dict[str, Any] = {"model": target.label, "model_id": entry.get("model"), "mode": mode}
-    run.update(summarize(outcomes))
+    run = run_figures(target, mode, entry, outcomes)
     run["warmup_ms"] = round(warmup.latency_ms, 1)
-    run["by_language"] = breakdown(outcomes, lambda h: h.language)
-    run["by_kind"] = breakdown(outcomes, lambda h: h.kind)
-    failures = [o.error for o in outcomes if o.error]
-    if failures:
-        run["first_error"] = failures[0]
-    run["samples"] = [
-        {**asdict(o.hole), "suggestion": o.suggestion}
-        for o in outcomes[:3]
-        if o.error is None
-    ]
-    for sample in run["samples"]:
-        sample.pop("text")
     return run
 
 
@@ -722,10 +745,14 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             if not args.json:
                 print(f"testbed: {target.label} [{mode}], {len(holes)} holes", file=sys.stderr)
-            runs.append(await run_one(target, mode, entry, holes, progress=not args.json))
-            if args.out:  # runs are long: keep what is done
-                partial = make_report(args, holes, sources, runs, skipped)
-                args.out.write_text(json.dumps(partial, indent=2) + "\n", encoding="utf-8")
+            def checkpoint(partial_run: dict[str, Any]) -> None:
+                if args.out:  # runs are long: keep what is done, hole by hole
+                    partial = make_report(args, holes, sources, [*runs, partial_run], skipped)
+                    args.out.write_text(json.dumps(partial, indent=2) + "\n", encoding="utf-8")
+
+            runs.append(
+                await run_one(target, mode, entry, holes, not args.json, checkpoint)
+            )
 
     report = make_report(args, holes, sources, runs, skipped)
     table = markdown(runs, skipped)
