@@ -2,7 +2,8 @@
 
 from typing import Any
 
-pytest_plugins = ["tests.hf_server", "tests.inference_support"]  # HF server + client fixtures
+# HF server, client fixtures, a forward proxy in front of the server
+pytest_plugins = ["tests.hf_server", "tests.inference_support", "tests.http_proxy"]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

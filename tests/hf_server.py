@@ -1,13 +1,22 @@
 """A loopback server that speaks the Hugging Face inference wire protocols.
 
 It is a real aiohttp server on 127.0.0.1 (not a mock): the routes, stream formats and
-error shapes of ``shared/reference/hf-wire-protocols.md``, TGI's input validation, a
-script of replies/faults per test, and a record of what it received.
+error shapes of the Inference Providers router, hf-inference, TGI and OpenAI-compatible
+servers, TGI's input validation, a script of replies/faults per test, and a record of
+what it received.
 
 Routes: ``POST /`` (toolkit / TGI compat, array answer or SSE), ``POST /generate``,
 ``POST /generate_stream``, ``GET /info``, ``GET /health``, ``POST /v1/chat/completions``,
 ``POST /v1/completions``, ``GET /v1/models``, ``POST /hf-inference/models/{id}``
-(+ ``/v1/chat/completions`` under it), ``POST /{provider}/v1/chat/completions``.
+(+ ``/v1/completions`` and ``/v1/chat/completions`` under it), and each router
+provider's own routes: ``POST /{provider}/v1/(chat/)completions``,
+``/novita/v3/openai/(chat/)completions``, ``/deepinfra/v1/openai/(chat/)completions``.
+
+The Hub API too: ``GET /api/models/{id}`` (with or without
+``expand[]=inferenceProviderMapping``) answers the model's provider mapping, set per
+model with ``.mappings[id] = {provider: {status, providerId, task}}`` (or
+``/_test/config`` ``{"mappings": {...}}``); a model without one is served by
+hf-inference as text-generation under its own id.
 
 Use it three ways:
 - pytest: the async fixture ``hf_server`` (``.url``, ``.script(...)``, ``.configure(...)``,
@@ -16,7 +25,8 @@ Use it three ways:
   ``python tests/hf_server.py --port 0 --port-file PATH`` (writes the port once
   listening; runs until SIGTERM/SIGINT);
 - over HTTP: ``POST /_test/script`` (a rule, below), ``POST /_test/config``
-  (``{"engine": "all"|"tgi"|"openai"|"toolkit", "info": {...}, "validate": bool}``),
+  (``{"engine": "all"|"tgi"|"openai"|"toolkit", "info": {...}, "validate": bool,
+  "mappings": {...}}``),
   ``GET /_test/requests``, ``GET /_test/disconnects``, ``POST /_test/reset``.
 
 A rule (JSON or ``script(**rule)``): ``reply`` (text), ``status``, ``body`` (replaces the
@@ -25,7 +35,9 @@ protocol answer; a string is sent as text, anything else as JSON), ``headers``,
 ``error_event`` (an error inside a 200 stream after ``error_after_tokens`` chunks, with
 ``error_type``), ``disconnect_after_tokens`` (the server drops the connection),
 ``sse_no_space`` (``data:`` without a space), ``omit_done`` (no ``[DONE]``),
-``keepalive`` (``:`` comment lines between chunks), ``times`` and ``match_path``.
+``keepalive`` (``:`` comment lines between chunks), ``finish_reason`` (how the answer
+says it ended; by default "length" when the reply has at least the requested maximum of
+tokens, else the end-of-sequence reason), ``times`` and ``match_path``.
 With ``times`` the rule is queued ahead of the default and used that many times; without
 ``times`` but with ``match_path`` it stays for that path; otherwise it replaces the
 default. ``match_path`` is an exact path, or a prefix when it ends in ``*``. Rules
@@ -45,6 +57,7 @@ import math
 import os
 import re
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -98,6 +111,15 @@ def split_tokens(reply: str) -> list[str]:
     return _TOKEN_SPLIT.findall(reply) or [""]
 
 
+def finish_reason(rule: Rule, reply: str, limit: Any, *, tgi: bool) -> str:
+    """"length" when the reply used the whole token budget, else the model stopped."""
+    if rule.finish_reason is not None:
+        return rule.finish_reason
+    if isinstance(limit, int) and len(split_tokens(reply)) >= limit:
+        return "length"
+    return "eos_token" if tgi else "stop"
+
+
 @dataclass
 class Rule:
     reply: str = DEFAULT_REPLY
@@ -113,6 +135,7 @@ class Rule:
     sse_no_space: bool = False
     omit_done: bool = False
     keepalive: bool = False
+    finish_reason: str | None = None
     times: int | None = None
     match_path: str | None = None
 
@@ -158,9 +181,12 @@ class ClientGone(Exception):
 
 
 class HFTestServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context  # HTTPS with this server certificate
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
         self._disconnect_event = asyncio.Event()
@@ -171,7 +197,8 @@ class HFTestServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def reset(self) -> None:
         self.default = Rule()
@@ -179,6 +206,7 @@ class HFTestServer:
         self.engine = "all"
         self.info: dict[str, Any] = dict(DEFAULT_INFO)
         self.validate = True
+        self.mappings: dict[str, dict[str, Any]] = {}
         self.requests.clear()
         self.disconnects.clear()
 
@@ -198,6 +226,7 @@ class HFTestServer:
         engine: str | None = None,
         info: dict[str, Any] | None = None,
         validate: bool | None = None,
+        mappings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         if engine is not None:
             if engine not in ("all", "tgi", "openai", "toolkit"):
@@ -207,6 +236,8 @@ class HFTestServer:
             self.info = {**DEFAULT_INFO, **info}
         if validate is not None:
             self.validate = validate
+        if mappings is not None:
+            self.mappings.update(mappings)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -229,7 +260,7 @@ class HFTestServer:
         # handler_cancellation: a client disconnect cancels the handler, which we record.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None
@@ -284,6 +315,8 @@ class HFTestServer:
                 )
             if route == "health":
                 return web.Response(status=200)
+            if route == "hub-model":
+                return web.json_response(self._model_info(path[len("/api/models/"):]))
             if text and body is None:
                 # axum answers malformed JSON with a plain-text 422.
                 return web.Response(status=422, text="Failed to deserialize the JSON body")
@@ -302,6 +335,8 @@ class HFTestServer:
         tgi = engine in ("all", "tgi")
         openai = engine in ("all", "tgi", "openai")
         if method == "GET":
+            if path.startswith("/api/models/"):
+                return "hub-model"
             if path == "/info" and tgi:
                 return "info"
             if path in ("/health", "/") and engine != "openai":
@@ -317,9 +352,10 @@ class HFTestServer:
             return "generate"
         if path == "/generate_stream" and tgi:
             return "generate-stream"
-        if re.fullmatch(r"(/hf-inference/models/.+|/[^/]+)?/v1/chat/completions", path) and openai:
+        provider_prefix = r"(/hf-inference/models/.+|/[^/]+)?(/v1|/v3/openai|/v1/openai)"
+        if re.fullmatch(provider_prefix + "/chat/completions", path) and openai:
             return "chat"
-        if re.fullmatch(r"(/[^/]+)?/v1/completions", path) and openai:
+        if re.fullmatch(provider_prefix + "/completions", path) and openai:
             return "completions"
         if re.fullmatch(r"/hf-inference/models/[^/]+(/[^/]+)?", path) and engine == "all":
             return "textgen-array"
@@ -398,7 +434,8 @@ class HFTestServer:
                 answer: Any = {"generated_text": reply}
                 if parameters.get("details"):
                     answer["details"] = {
-                        "finish_reason": "length",
+                        "finish_reason": finish_reason(
+                            rule, reply, parameters.get("max_new_tokens"), tgi=True),
                         "generated_tokens": len(split_tokens(rule.reply)),
                         "seed": parameters.get("seed"),
                         "prefill": [],
@@ -408,7 +445,8 @@ class HFTestServer:
                 answer = [{"generated_text": reply}]
                 if parameters.get("details") and path == "/":
                     answer[0]["details"] = {
-                        "finish_reason": "length",
+                        "finish_reason": finish_reason(
+                            rule, reply, parameters.get("max_new_tokens"), tgi=True),
                         "generated_tokens": len(split_tokens(rule.reply)),
                         "seed": parameters.get("seed"),
                         "prefill": [],
@@ -437,11 +475,28 @@ class HFTestServer:
         if route == "chat":
             answer = {**common, "object": "chat.completion", "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": reply},
-                 "logprobs": None, "finish_reason": "stop"}]}
+                 "logprobs": None,
+                 "finish_reason": finish_reason(rule, reply, body.get("max_tokens"), tgi=False)}]}
         else:
             answer = {**common, "object": "text_completion", "choices": [
-                {"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}]}
+                {"index": 0, "text": reply, "logprobs": None,
+                 "finish_reason": finish_reason(rule, reply, body.get("max_tokens"), tgi=False)}]}
         return web.json_response(answer, headers=rule.headers)
+
+    def _model_info(self, model_id: str) -> dict[str, Any]:
+        """The Hub's model info with its provider mapping (dict form)."""
+        mapping = self.mappings.get(model_id)
+        if mapping is None:
+            mapping = {"hf-inference": {"status": "live", "providerId": model_id,
+                                        "task": "text-generation"}}
+        return {"_id": "0" * 24, "id": model_id, "modelId": model_id,
+                "pipeline_tag": "text-generation", "tags": ["text-generation"],
+                "inferenceProviderMapping": mapping}
+
+    def hub_lookups(self) -> list[str]:
+        """Model ids whose provider mapping was asked for."""
+        return [r.path[len("/api/models/"):] for r in self.requests
+                if r.method == "GET" and r.path.startswith("/api/models/")]
 
     def _validate_tgi(self, inputs: str, p: dict[str, Any]) -> str | None:
         """TGI's validation messages for the parameters clients most often get wrong."""
@@ -546,13 +601,20 @@ class HFTestServer:
             await response.write_eof()
             return response
         if kind == "tgi":
+            parameters = body.get("parameters") or {}
+            details = None
+            if parameters.get("details"):
+                details = {"finish_reason": finish_reason(
+                               rule, reply, parameters.get("max_new_tokens"), tgi=True),
+                           "generated_tokens": len(tokens), "seed": parameters.get("seed")}
             await send(json.dumps({
                 "index": len(tokens) + 1,
                 "token": {"id": 2, "text": eos, "logprob": -0.01, "special": True},
-                "generated_text": reply, "details": None, "top_tokens": None,
+                "generated_text": reply, "details": details, "top_tokens": None,
             }))
         else:
-            await send(chunk({}, None, "stop"))
+            await send(chunk({}, None, finish_reason(rule, reply, body.get("max_tokens"),
+                                                     tgi=False)))
             options = body.get("stream_options") or {}
             if isinstance(options, dict) and options.get("include_usage"):
                 await send(json.dumps({"object": "chat.completion.chunk", "id": "chunk",

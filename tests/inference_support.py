@@ -42,6 +42,10 @@ def make_model(
     return ModelConfig.model_validate(data)
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
+                   "https_proxy", "all_proxy", "no_proxy")
+
+
 class WaitLog(list[WaitEvent]):
     def __call__(self, event: WaitEvent) -> None:
         self.append(event)
@@ -50,7 +54,8 @@ class WaitLog(list[WaitEvent]):
 @pytest.fixture
 def isolated_hf_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No token from the machine running the tests leaks into (or changes) a test."""
-    for variable in ("HF_TOKEN", "HF_API_KEY", "HF_TOKEN_PATH", "BYTEBUDDY_ROUTER_URL"):
+    for variable in ("HF_TOKEN", "HF_API_KEY", "HF_TOKEN_PATH", "BYTEBUDDY_ROUTER_URL",
+                     "HF_ENDPOINT", *PROXY_VARIABLES):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
@@ -64,9 +69,10 @@ async def hf_client(isolated_hf_env: None) -> AsyncIterator[InferenceClient]:
 
 @pytest_asyncio.fixture
 async def hf_router_client(
-    hf_server: Any, isolated_hf_env: None
+    hf_server: Any, isolated_hf_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[InferenceClient]:
-    """A client whose router is the loopback server."""
+    """A client whose router and Hub API are the loopback server."""
+    monkeypatch.setenv("HF_ENDPOINT", hf_server.url)
     instance = InferenceClient(policy=FAST_POLICY, router_base=hf_server.url)
     yield instance
     await instance.aclose()

@@ -152,14 +152,18 @@ class RawConnection:
 
 
 @asynccontextmanager
-async def raw_server(*, cwd: Path, args: list[str] | None = None) -> AsyncIterator[RawConnection]:
+async def raw_server(
+    *, cwd: Path, args: list[str] | None = None, command: tuple[str, ...] = ("serve",)
+) -> AsyncIterator[RawConnection]:
+    """The server on stdio, started as ``bytebuddy-ls COMMAND ARGS`` (``command=()``: the
+    bare form, ``bytebuddy-ls ARGS``)."""
     env = {**os.environ, "HOME": str(cwd)}
     env.pop("BYTEBUDDY_CONFIG", None)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bytebuddy_ls",
-        "serve",
+        *command,
         *(args or []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bytebuddy_ls.cli import main
-from bytebuddy_ls.features.chat import parse_file_spec
+from bytebuddy_ls.cli.chat import parse_file_spec
 
 from .ai_support import chat_requests, config_text, user_text
 from .hf_server import HFTestServer
@@ -98,3 +98,16 @@ def test_file_spec_parsing(tmp_path: Path) -> None:
     assert parse_file_spec(str(odd)) == (str(odd), None)
     with pytest.raises(ValueError):
         parse_file_spec("a.py:5-3")
+
+
+async def test_cli_chat_notes_an_answer_cut_at_the_token_limit(
+    tmp_path: Path, hf_server: HFTestServer
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text(hf_server.url))
+    hf_server.script("It adds two numbers", finish_reason="length")
+    process = await run_cli("What does add do?", "--config", str(config), cwd=tmp_path)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    assert out.decode() == "It adds two numbers\n"
+    assert "cut at the model's token limit" in err.decode()

@@ -7,11 +7,11 @@ import pytest
 from bytebuddy_ls.prompting.extract import (
     adapt_to_selection,
     code_for_selection,
-    detect_indent_unit,
     extract_code,
     fenced_blocks,
     reindent,
 )
+from bytebuddy_ls.prompting.lines import detect_indent_unit
 
 # ---------------------------------------------------------------------------
 # extract_code

@@ -40,9 +40,11 @@ async def test_oracle_text_generation(hf_server: HFTestServer) -> None:
     hf_server.script("def add(a, b):\n    return a + b")
     client = oracle(hf_server)
     assert await client.text_generation("x", max_new_tokens=8) == "def add(a, b):\n    return a + b"
-    detailed = await client.text_generation("x", max_new_tokens=8, details=True)
+    detailed = await client.text_generation("x", max_new_tokens=7, details=True)  # 7 tokens
     assert detailed.generated_text == "def add(a, b):\n    return a + b"
     assert detailed.details is not None and detailed.details.finish_reason == "length"
+    ended = await client.text_generation("x", max_new_tokens=64, details=True)
+    assert ended.details is not None and ended.details.finish_reason == "eos_token"
     assert hf_server.requests[0].authorization == "Bearer hf_oracletoken1234567890"
 
 

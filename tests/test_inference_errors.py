@@ -117,22 +117,64 @@ async def test_503_loading_gives_up_after_the_wait_budget(
     assert info.value.estimated_time == 20.0 and info.value.retryable
 
 
-# ----- 503/502/500 waking endpoint ------------------------------------------------------
+# ----- 503/502/500: waking Inference Endpoint or server error ----------------------------
+
+ENDPOINT_URL = "http://my-coder.us-east-1.aws.endpoints.huggingface.cloud"
+
+
+@pytest.fixture
+def via_proxy(forward_proxy: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Requests to any host reach the loopback server through a forward proxy, so an
+    Endpoint's real host name can be used."""
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    return forward_proxy
 
 
 @pytest.mark.parametrize(("status", "body"), [(503, ""), (502, "<html>Bad Gateway</html>"),
-                                              (500, "")])
-async def test_waking_endpoint_retries_asking_the_proxy_to_hold(
-    hf_server: HFTestServer, hf_client: InferenceClient, status: int, body: str
+                                              (503, {"error": "Service Unavailable"})])
+async def test_waking_endpoint_is_held_from_the_first_invoked_request(
+    hf_server: HFTestServer, hf_client: InferenceClient, via_proxy: Any, status: int, body: Any
 ) -> None:
     hf_server.script(status=status, body=body, times=1)
     waits = WaitLog()
-    model = make_model(hf_server.url, provider="openai", model="m")
+    model = make_model(ENDPOINT_URL, provider="openai", model="m")
     assert await hf_client.chat(model, MESSAGES, P, on_wait=waits) == "return a + b"
     assert [w.kind for w in waits] == ["waking"]
     chats = [r for r in hf_server.requests if r.path == "/v1/chat/completions"]
-    assert "X-Scale-Up-Timeout" not in chats[0].headers
-    assert int(chats[1].headers["X-Scale-Up-Timeout"]) > 0
+    assert len(chats) == 2
+    assert all(int(c.headers["X-Scale-Up-Timeout"]) > 0 for c in chats)
+    assert "my-coder.us-east-1.aws.endpoints.huggingface.cloud" in via_proxy.hosts
+
+
+async def test_automatic_completion_does_not_wait_for_a_waking_endpoint(
+    hf_server: HFTestServer, hf_client: InferenceClient, via_proxy: Any
+) -> None:
+    hf_server.script(status=503, body="")
+    waits = WaitLog()
+    model = make_model(ENDPOINT_URL, provider="openai", model="m")
+    started = time.monotonic()
+    with pytest.raises(ModelLoadingError) as info:
+        await hf_client.generate(model, "x", P, on_wait=waits, automatic=True)
+    assert info.value.waking and time.monotonic() - started < 1
+    completions = [r for r in hf_server.requests if r.path == "/v1/completions"]
+    assert len(completions) == 1 and "X-Scale-Up-Timeout" not in completions[0].headers
+    assert [w.kind for w in waits] == ["waking"]  # the editor shows why, without waiting
+
+
+@pytest.mark.parametrize(("status", "body"), [(500, ""), (500, "Internal Server Error"),
+                                              (503, ""), (502, "<html>Bad Gateway</html>")])
+async def test_self_hosted_5xx_is_a_server_error_not_a_waking_endpoint(
+    hf_server: HFTestServer, hf_client: InferenceClient, status: int, body: str
+) -> None:
+    hf_server.script(status=status, body=body)
+    waits = WaitLog()
+    model = make_model(hf_server.url, provider="openai", model="m")
+    started = time.monotonic()
+    with pytest.raises(UpstreamServerError):
+        await hf_client.chat(model, MESSAGES, P, on_wait=waits)
+    assert time.monotonic() - started < 2
+    assert {w.kind for w in waits} == {"retrying"}
+    assert all("X-Scale-Up-Timeout" not in r.headers for r in hf_server.requests)
 
 
 # ----- 429 ---------------------------------------------------------------------------
@@ -248,6 +290,10 @@ async def test_400_model_not_supported_by_router(
 async def test_400_unused_model_kwargs_drops_them_and_retries_once(
     hf_server: HFTestServer, hf_router_client: InferenceClient
 ) -> None:
+    # An hf-inference model served by a transformers pipeline: no OpenAI route, and the
+    # task route rejects sampling arguments the model does not use.
+    legacy = "/hf-inference/models/gpt2"
+    hf_server.script(status=404, match_path=f"{legacy}/v1/completions")
     hf_server.script(status=400, times=1, body={
         "error": "The following `model_kwargs` are not used by the model: ['top_k', "
                  "'repetition_penalty'] (note: typos in the generate arguments will also show "
@@ -255,12 +301,14 @@ async def test_400_unused_model_kwargs_drops_them_and_retries_once(
     model = make_model(None, provider="huggingfaceinferenceapi", model="gpt2")
     params = GenerationParams(top_k=5, repetition_penalty=1.2, max_tokens=8)
     assert await hf_router_client.generate(model, "x", params) == "return a + b"
-    first, second = (r.json["parameters"] for r in hf_server.requests)
+    first, second = (r.json["parameters"] for r in hf_server.requests if r.path == legacy)
     assert "top_k" in first and "top_k" not in second and "repetition_penalty" not in second
     assert second["max_new_tokens"] == 8
+    count = len(hf_server.requests)
     await hf_router_client.generate(model, "x", params)  # remembered: no second lesson
+    assert hf_server.requests[-1].path == legacy
     assert "top_k" not in hf_server.requests[-1].json["parameters"]
-    assert len(hf_server.requests) == 3
+    assert len(hf_server.requests) == count + 1
 
 
 async def test_400_other_is_a_bad_request_without_retry(
@@ -416,11 +464,11 @@ async def test_connection_refused_is_connect_error(hf_client: InferenceClient) -
 
 
 async def test_detection_waits_for_a_waking_endpoint(
-    hf_server: HFTestServer, hf_client: InferenceClient
+    hf_server: HFTestServer, hf_client: InferenceClient, via_proxy: Any
 ) -> None:
     hf_server.script(status=503, body="", times=2, match_path="/info")
     waits = WaitLog()
-    model = make_model(hf_server.url, provider="huggingfaceinferenceapi")
+    model = make_model(ENDPOINT_URL, provider="huggingfaceinferenceapi")
     assert await hf_client.generate(model, "x", P, on_wait=waits) == "return a + b"
     assert [w.kind for w in waits] == ["waking", "waking"]
     assert hf_server.paths()[-1] == "/generate"  # detected as TGI after waking

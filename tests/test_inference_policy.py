@@ -314,7 +314,7 @@ async def test_cancelling_a_request_closes_the_connection(
 ) -> None:
     hf_server.script(delay_s=10)
     task = asyncio.create_task(hf_client.generate(make_model(hf_server.url), "x", P))
-    await wait_for_request(hf_server)
+    await wait_for_request(hf_server, 2)  # GET /info, then the generation request
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

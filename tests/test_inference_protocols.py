@@ -108,7 +108,7 @@ async def test_tgi_top_p_of_one_is_dropped_and_sampling_kept(
     sent = hf_server.requests[-1].json["parameters"]
     assert "top_p" not in sent
     assert sent == {"return_full_text": False, "temperature": 0.2, "do_sample": True,
-                    "top_k": 40, "repetition_penalty": 1.1, "seed": 7}
+                    "top_k": 40, "repetition_penalty": 1.1, "seed": 7, "details": True}
 
 
 async def test_tgi_stop_list_capped_to_max_stop_sequences(
@@ -178,39 +178,67 @@ async def test_router_chat_sends_model_id_with_provider_suffix(
     assert len(pieces) > 1 and "".join(pieces) == REPLY
 
 
-async def test_router_generate_uses_hf_inference_route_without_echoing_prompt(
+async def test_router_generate_uses_hf_inference_openai_completions_route(
     hf_server: HFTestServer, hf_router_client: InferenceClient
 ) -> None:
     hf_server.script(REPLY)
     model = make_model(None, provider="huggingfaceinferenceapi", model="bigcode/starcoder2-3b")
     assert hf_router_client.supports_raw_prompt(model) is None
     text = await hf_router_client.generate(model, "def add(a, b):", GenerationParams())
-    assert text == REPLY  # the route echoes the prompt unless return_full_text is false
+    assert text == REPLY
+    assert hf_server.hub_lookups() == ["bigcode/starcoder2-3b"]
     request = hf_server.requests[-1]
-    assert request.path == "/hf-inference/models/bigcode/starcoder2-3b"
-    assert request.json["stream"] is False
+    assert request.path == "/hf-inference/models/bigcode/starcoder2-3b/v1/completions"
+    assert request.json["model"] == "bigcode/starcoder2-3b"
+    assert request.json["prompt"] == "def add(a, b):" and request.json["stream"] is False
     assert hf_router_client.supports_raw_prompt(model) is True
     pieces = await collect(hf_router_client.stream_generate(model, "def add(a, b):",
                                                          GenerationParams()))
     assert len(pieces) > 1 and "".join(pieces) == REPLY
     assert hf_server.requests[-1].json["stream"] is True
+    assert hf_server.hub_lookups() == ["bigcode/starcoder2-3b"]  # the mapping is cached
 
 
-async def test_router_model_pinned_to_other_provider_has_no_raw_prompt_route(
+async def test_router_hf_inference_falls_back_to_the_task_route_and_remembers(
     hf_server: HFTestServer, hf_router_client: InferenceClient
 ) -> None:
-    model = make_model(None, provider="huggingfaceinferenceapi", model="org/m:together")
-    assert hf_router_client.supports_raw_prompt(model) is False
-    with pytest.raises(UnsupportedOperationError) as info:
-        await hf_router_client.generate(model, "x", GenerationParams())
-    assert "org/m:together" in info.value.user_message
-    assert hf_server.requests == []
+    hf_server.script(REPLY)
+    hf_server.script(status=404, match_path="/hf-inference/models/gpt2/v1/completions")
+    model = make_model(None, provider="huggingfaceinferenceapi", model="gpt2")
+    assert await hf_router_client.generate(model, "def add(a, b):", GenerationParams()) == REPLY
+    assert hf_server.paths()[1:] == ["/hf-inference/models/gpt2/v1/completions",
+                                     "/hf-inference/models/gpt2"]
+    # The task route echoes the prompt unless return_full_text is false.
+    assert hf_server.requests[-1].json["parameters"]["return_full_text"] is False
+    pieces = await collect(hf_router_client.stream_generate(model, "x", GenerationParams()))
+    assert "".join(pieces) == REPLY and len(pieces) > 1
+    assert hf_server.paths()[-1] == "/hf-inference/models/gpt2"  # remembered
+    assert hf_server.requests[-1].json["stream"] is True
+
+
+async def test_router_model_no_provider_serves_as_text_generation_is_explained(
+    hf_server: HFTestServer, hf_router_client: InferenceClient
+) -> None:
+    hf_server.configure(mappings={"org/m": {
+        "together": {"status": "live", "providerId": "org/m-turbo", "task": "conversational"},
+        "novita": {"status": "live", "providerId": "org/m", "task": "conversational"},
+        "nebius": {"status": "staging", "providerId": "org/m", "task": "conversational"},
+    }})
+    for model_id in ("org/m", "org/m:together", "org/m:fastest"):
+        model = make_model(None, provider="huggingfaceinferenceapi", model=model_id)
+        with pytest.raises(UnsupportedOperationError) as info:
+            await hf_router_client.generate(model, "x", GenerationParams())
+        message = info.value.user_message
+        assert model_id in message and "together, novita" in message and "nebius" not in message
+        assert "via: chat" in message
+        assert hf_router_client.supports_raw_prompt(model) is False
+    assert hf_server.paths() == ["/api/models/org/m"]  # one lookup, no generation request
 
 
 async def test_router_404_on_generate_marks_raw_prompt_unsupported(
     hf_server: HFTestServer, hf_router_client: InferenceClient
 ) -> None:
-    hf_server.script(status=404, times=1)
+    hf_server.script(status=404, match_path="/hf-inference/models/meta/big-chat-model*")
     model = make_model(None, provider="huggingfaceinferenceapi", model="meta/big-chat-model")
     with pytest.raises(Exception, match="meta/big-chat-model"):
         await hf_router_client.generate(model, "x", GenerationParams())
@@ -254,7 +282,7 @@ async def test_openai_streams_completions_and_chat(
     assert len(pieces) > 1 and "".join(pieces) == REPLY
 
 
-async def test_openai_sampling_fields_mapped_and_non_standard_ones_omitted(
+async def test_openai_server_gets_every_sampling_field(
     hf_server: HFTestServer, hf_client: InferenceClient
 ) -> None:
     model = make_model(hf_server.url, provider="openai", model="m",
@@ -265,7 +293,7 @@ async def test_openai_sampling_fields_mapped_and_non_standard_ones_omitted(
     sent = hf_server.requests[-1].json
     assert {k: v for k, v in sent.items() if k not in ("messages",)} == {
         "model": "m", "max_tokens": 64, "temperature": 0, "top_p": 0.9, "stop": ["\n\n"],
-        "seed": 3, "stream": False,
+        "seed": 3, "stream": False, "top_k": 5, "repetition_penalty": 1.2,
     }
 
 

@@ -12,7 +12,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
-from bytebuddy_ls.features.edit import enclosing_block
+from bytebuddy_ls.prompting.blocks import enclosing_block
 
 from .ai_support import (
     Env,

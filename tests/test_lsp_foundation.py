@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from .lsp_harness import raw_server, running_server
+from .lsp_harness import RawConnection, raw_server, running_server
 
 CONFIG = """models:
   - name: fim
@@ -178,6 +178,61 @@ async def test_malformed_requests_get_an_error_answer(tmp_path: Path) -> None:
         conn.send({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"x": 1}})
         conn.send({"jsonrpc": "2.0", "id": 5, "method": "bytebuddy/models", "params": {}})
         assert isinstance((await conn.response(5))["result"], list)
+
+
+async def _initialize(conn: RawConnection) -> None:
+    conn.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": None, "rootUri": None, "capabilities": {}},
+        }
+    )
+    assert "result" in await conn.response(1)
+    conn.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+
+
+async def test_bare_command_line_takes_serve_options(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text(
+        "models:\n  - {name: only-here, provider: openai, model: m,"
+        " apiBase: 'http://127.0.0.1:9', roles: [chat]}\n"
+    )
+    async with raw_server(cwd=tmp_path, command=(), args=["--config", str(config)]) as conn:
+        await _initialize(conn)
+        conn.send({"jsonrpc": "2.0", "id": 2, "method": "bytebuddy/models", "params": {}})
+        rows = (await conn.response(2))["result"]
+        assert [row["name"] for row in rows] == ["only-here"]
+
+
+async def test_bad_command_arguments_name_the_field(tmp_path: Path) -> None:
+    async with raw_server(cwd=tmp_path) as conn:
+        await _initialize(conn)
+        conn.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "workspace/executeCommand",
+                "params": {
+                    "command": "bytebuddy.edit",
+                    "arguments": [{"uri": "file:///x.py", "range": {"start": {"line": 0}}}],
+                },
+            }
+        )
+        error = (await conn.response(2))["error"]
+        assert error["code"] == -32602
+        assert "bytebuddy.edit" in error["message"] and "range.start.character" in error["message"]
+        conn.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "bytebuddy/chat",
+                "params": {"messages": [{"role": "user"}]},
+            }
+        )
+        error = (await conn.response(3))["error"]
+        assert error["code"] == -32602 and "messages[0].content" in error["message"]
 
 
 async def test_tcp_mode_listens_on_loopback(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bytebuddy_ls.prompting.lines import detect_eol, split_lines
 from bytebuddy_ls.prompting.merge import (
     LineEdit,
     apply_line_edits,
     deletion_guard,
-    detect_eol,
     elision_lines,
     finish_model_apply,
     has_elisions,
@@ -23,7 +23,6 @@ from bytebuddy_ls.prompting.merge import (
     minimal_edits,
     plan_apply,
     splice_lines,
-    split_lines,
 )
 
 PY_DOC = """import os

@@ -17,10 +17,9 @@ from bytebuddy_ls.prompting.chat import (
     range_to_lines,
     render_chat_prompt,
     render_messages,
-    render_template,
-    template_variables,
     trim_answer_start,
 )
+from bytebuddy_ls.prompting.templates import render_template, template_variables
 
 # ---------------------------------------------------------------------------
 # render_template

@@ -13,7 +13,7 @@ from bytebuddy_ls.prompting.fim import (
     extract_chat_completion,
     family_for,
     is_chat_model,
-    render_template,
+    render_fim_template,
     special_tokens_for,
 )
 
@@ -222,7 +222,7 @@ def test_template_without_suffix_is_prefix_kind_and_keeps_family_stops() -> None
 
 
 def test_template_is_single_pass_and_leaves_unknown_variables() -> None:
-    rendered = render_template(
+    rendered = render_fim_template(
         "{{prefix}}|{{suffix}}|{{unknown}}",
         prefix="{{suffix}}",
         suffix="s",

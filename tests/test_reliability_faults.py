@@ -71,12 +71,13 @@ class Fault:
 
 FAULTS = [
     Fault("503-loading", "loading", {"status": 503}, loading=True),
-    Fault("503-scaled-to-zero", "waking|starting", {"status": 503, "body": ""}, loading=True),
+    # From a self-hosted server these are server errors; only an Inference Endpoint's
+    # host means "waking up" (tests/test_inference_errors.py, through a forward proxy).
+    Fault("503-empty", "HTTP 503|server error", {"status": 503, "body": ""}),
     Fault(
-        "502-scaled-to-zero",
-        "waking|starting",
+        "502-html",
+        "HTTP 502|bad gateway",
         {"status": 502, "body": "<html><body>502 Bad Gateway</body></html>"},
-        loading=True,
     ),
     Fault(
         "429-retry-after",

@@ -1,5 +1,12 @@
 """``bytebuddy-ls doctor``: config, token source and reachability of every model.
 
+It asks through the same inference client the server uses (proxies, CA bundle, host
+rules, headers), so "reachable" here means reachable for completions too. Per router
+model it shows which provider serves autocomplete and chat (warning on ``staging`` or
+``error`` providers and on models no provider serves as text-generation); for an
+OpenAI-compatible server it checks the model id against ``/v1/models``; for other
+servers it names the protocol it detected.
+
 Never prints a secret: tokens are reported by where they came from, and every line
 goes through ``redact``."""
 
@@ -12,20 +19,31 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 from . import __version__
 from .config import (
     ConfigError,
     ConfigSourceKind,
+    LoadedConfig,
     ModelConfig,
     is_hf_host,
-    is_loopback_host,
     resolve_token,
 )
 from .config.discovery import no_config_hint
 from .config.report import format_role_table, load_for_cli
-from .config.schema import ROUTER_BASE
+from .config.schema import RequestOptions
+from .inference import (
+    ConnectError,
+    GatedModelError,
+    HostPolicy,
+    InferenceClient,
+    InferenceError,
+    ModelLoadingError,
+    RetryPolicy,
+    UpstreamTimeoutError,
+)
+from .inference.mapping import ProviderEntry, chat_providers, pick_raw_prompt
+from .inference.openai_compat import join_v1
+from .inference.routing import pinned_provider, split_provider
 from .log import redact, setup_logging
 
 
@@ -35,72 +53,144 @@ class Probe:
     url: str
     outcome: str
     ok: bool
+    details: tuple[str, ...] = ()  # lines shown under the table (routes, warnings)
 
 
-def probe_urls(model: ModelConfig) -> list[str]:
-    """Cheap GETs that tell whether the model's server answers, best first."""
-    base = model.effective_api_base
-    if model.provider == "openai":
-        v1 = base if base.endswith("/v1") else f"{base}/v1"
-        return [f"{v1}/models"]
-    if model.provider == "huggingface-tgi":
-        return [f"{base}/info", f"{base}/health"]
-    if base == ROUTER_BASE:
-        return [f"{ROUTER_BASE}/v1/models"]
-    return [f"{base}/info", f"{base}/v1/models", f"{base}/health"]
-
-
-def _describe_status(status: int) -> tuple[str, bool]:
-    if status < 400:
-        return "reachable", True
+def _describe_error(error: InferenceError) -> tuple[str, bool]:
+    """A short REACHABILITY cell for an error, and whether the model is still usable."""
+    if isinstance(error, ConnectError):
+        return f"unreachable ({error.detail})", False
+    if isinstance(error, UpstreamTimeoutError):
+        return f"timed out ({error.detail})", False
+    if isinstance(error, ModelLoadingError):
+        what = "endpoint waking up" if error.waking else "model loading"
+        return f"reachable, {what}", True
+    status = f"HTTP {error.status}: " if error.status else ""
     hints = {
-        401: "token missing or rejected: set apiKey, HF_TOKEN or run `huggingface-cli login`",
-        402: "out of credits on this account",
-        403: "token lacks permission for this model",
-        404: "not found: check the model id / apiBase",
-        410: "gone: this API was retired",
-        503: "reachable, model loading or endpoint waking up",
+        "auth": "token missing or rejected: set apiKey, HF_TOKEN or run `huggingface-cli login`",
+        "payment_required": "out of credits on this account",
+        "not_found": "not found: check the model id / apiBase",
     }
-    return f"HTTP {status}: {hints.get(status, 'server error')}", status == 503
+    if isinstance(error, GatedModelError):
+        return f"{status}{error.hint}", False
+    return f"{status}{hints.get(error.kind, error.detail)}", False
 
 
-async def _probe(client: httpx.AsyncClient, model: ModelConfig, timeout: float) -> Probe:
-    token = resolve_token(model)
-    headers = {"User-Agent": f"bytebuddy-ls/{__version__} (doctor)"}
-    host = urlsplit(model.effective_api_base).hostname
-    if token is not None and (is_hf_host(host) or is_loopback_host(host)):
-        headers["Authorization"] = f"Bearer {token.value.get_secret_value()}"
-    last = Probe(model.name, "", "not probed", False)
-    for url in probe_urls(model):
-        started = time.perf_counter()
-        try:
-            response = await client.get(url, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            last = Probe(model.name, url, f"timed out after {timeout:g} s", False)
-            continue
-        except httpx.HTTPError as exc:
-            reason = type(exc).__name__
-            detail = str(exc).split("\n")[0] or reason
-            last = Probe(model.name, url, f"unreachable ({detail})", False)
-            continue
+def _route_lines(model: ModelConfig, entries: tuple[ProviderEntry, ...]) -> list[str]:
+    """Which router provider serves autocomplete and chat, with warnings."""
+    lines: list[str] = []
+    pinned = pinned_provider(model.model)
+
+    def state(entry: ProviderEntry) -> str:
+        if entry.live:
+            return f"{entry.provider} ({entry.provider_id or model.model})"
+        return f"{entry.provider} ({entry.provider_id}) WARNING: status '{entry.status}'"
+
+    if "autocomplete" in model.roles:
+        if model.autocomplete.via == "chat":
+            lines.append("autocomplete → through chat (autocomplete: {via: chat})")
+        else:
+            chosen = pick_raw_prompt(entries, pinned)
+            if chosen is not None:
+                lines.append(f"autocomplete → {state(chosen)}, text-generation")
+            else:
+                chat = ", ".join(chat_providers(entries)) or "none"
+                lines.append(
+                    "autocomplete → WARNING: no provider serves it as text-generation "
+                    f"(chat providers: {chat}); use another model or autocomplete: {{via: chat}}"
+                )
+    if set(model.roles) - {"autocomplete"} or model.autocomplete.via == "chat":
+        if pinned is not None:
+            entry = next((e for e in entries if e.provider == pinned), None)
+            if entry is None:
+                lines.append(f"chat → WARNING: provider '{pinned}' does not serve this model")
+            else:
+                lines.append(f"chat → {state(entry)}")
+        else:
+            live = chat_providers(entries) or [e.provider for e in entries if e.live]
+            policy = split_provider(model.model)[1] or "fastest"
+            if live:
+                lines.append(f"chat → the router picks ({policy}) among {', '.join(live)}")
+            else:
+                lines.append("chat → WARNING: no live provider serves this model")
+    return lines
+
+
+async def _check(client: InferenceClient, model: ModelConfig) -> Probe:
+    """Reachability, protocol and routes of one remote model, through the same client
+    (proxies, CA bundle, headers) the server uses."""
+    http = client.http
+    base = http.router.base(model)
+    started = time.perf_counter()
+    try:
+        if http.router.is_router(model):
+            url = f"{base}/v1/models"
+            await http.get_json(model, url)
+            elapsed = (time.perf_counter() - started) * 1000
+            entries = await http.provider_mapping(model)
+            lines = _route_lines(model, entries)
+            ok = not any("WARNING" in line for line in lines)
+            return Probe(model.name, url, f"reachable ({elapsed:.0f} ms), router", ok, tuple(lines))
+        engine = await http.engine(model)
         elapsed = (time.perf_counter() - started) * 1000
-        outcome, ok = _describe_status(response.status_code)
-        if response.status_code == 404 and url != probe_urls(model)[-1]:
-            last = Probe(model.name, url, outcome, ok)
-            continue
-        return Probe(model.name, url, f"{outcome} ({elapsed:.0f} ms)", ok)
-    return last
+        if engine == "tgi":
+            root = base.removesuffix("/v1")
+            info = await http.get_json(model, f"{root}/info")
+            elapsed = (time.perf_counter() - started) * 1000
+            serving = (
+                f", serving {info['model_id']}"
+                if isinstance(info, dict) and info.get("model_id")
+                else ""
+            )
+            return Probe(
+                model.name, f"{root}/info", f"reachable ({elapsed:.0f} ms), TGI{serving}", True
+            )
+        if engine == "toolkit":
+            return Probe(
+                model.name,
+                base,
+                f"reachable ({elapsed:.0f} ms), Endpoints toolkit (POST /, no chat)",
+                True,
+            )
+        url = join_v1(base, "models")
+        served = _served_ids(await http.get_json(model, url))
+        protocol = f"reachable ({elapsed:.0f} ms), OpenAI-compatible"
+        if served and model.model not in served:
+            listing = ", ".join(served[:5])
+            line = (
+                f"WARNING: the server does not serve '{model.model}' "
+                f"(its /v1/models lists: {listing})"
+            )
+            return Probe(model.name, url, protocol, False, (line,))
+        return Probe(model.name, url, protocol, True)
+    except InferenceError as error:
+        outcome, ok = _describe_error(error)
+        return Probe(model.name, base, outcome, ok)
 
 
-async def _probe_all(models: list[ModelConfig], timeout: float) -> list[Probe]:
-    verify_off = {m.name for m in models if not m.requestOptions.verifySsl}
-    async with (
-        httpx.AsyncClient(verify=True) as secure,
-        httpx.AsyncClient(verify=False) as insecure,
-    ):
-        return await asyncio.gather(
-            *(_probe(insecure if m.name in verify_off else secure, m, timeout) for m in models)
-        )
+def _served_ids(data: object) -> list[str]:
+    rows = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [str(r["id"]) for r in rows if isinstance(r, dict) and r.get("id")]
+
+
+async def _probe_all(
+    loaded: LoadedConfig, models: list[ModelConfig], timeout: float
+) -> list[Probe]:
+    client = InferenceClient(user_agent="doctor", policy=RetryPolicy(connect_timeout_s=timeout))
+    client.set_host_policy(HostPolicy.for_config(loaded))
+    quick = [m.model_copy(update={"requestOptions": _quick(m, timeout)}) for m in models]
+    try:
+        return await asyncio.gather(*(_check(client, m) for m in quick))
+    finally:
+        await client.aclose()
+
+
+def _quick(model: ModelConfig, timeout: float) -> RequestOptions:
+    return model.requestOptions.model_copy(
+        update={"timeout": min(model.requestOptions.timeout, timeout)}
+    )
 
 
 def _local_probe(model: ModelConfig) -> Probe:
@@ -145,7 +235,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
 
     usable = [m for m in loaded.config.models if m.unusable is None]
     remote = [m for m in usable if not m.is_local]
-    probes = {p.model: p for p in asyncio.run(_probe_all(remote, timeout))}
+    probes = {p.model: p for p in asyncio.run(_probe_all(loaded, remote, timeout))}
     probes.update({m.name: _local_probe(m) for m in usable if m.is_local})
     rows = [("MODEL", "PROVIDER", "API BASE", "TOKEN", "REACHABILITY")]
     for model in loaded.config.models:
@@ -161,6 +251,12 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     for row in rows:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         out.append("  ".join([*cells, row[-1]]))
+    for model in loaded.config.models:
+        probe = probes.get(model.name)
+        if probe is not None and probe.details:
+            out.append("")
+            out.append(f"{model.name} ({model.model}):")
+            out += [f"  {line}" for line in probe.details]
     tokenless = [
         m.name
         for m in remote

@@ -59,6 +59,19 @@ def test_chat_streams_into_its_buffer(connected: Connect, hf_server: HFServer) -
     assert editor.lua(f"return #vim.fn.win_findbuf({chat_buffer})") == 1
 
 
+def test_chat_says_when_the_answer_was_cut_at_the_token_limit(
+    connected: Connect, hf_server: HFServer
+) -> None:
+    hf_server.script("It adds a and b", finish_reason="length")
+    editor = connected("add.py", "def add(a, b):\n    return a + b\n")
+    editor.nvim.command("ByteBuddyChat what does add do")
+    editor.wait_for("require('bytebuddy.chat').last.done", timeout=20, what="the answer")
+    assert editor.lua("return require('bytebuddy.chat').last.truncated") is True
+    chat_buffer = editor.lua("return vim.fn.bufnr('bytebuddy://chat')")
+    text = "\n".join(editor.buffer_lines(chat_buffer))
+    assert "It adds a and b" in text and "cut at the model's token limit" in text
+
+
 def test_apply_command_applies_a_register_to_the_range(
     connected: Connect, hf_server: HFServer
 ) -> None:

@@ -106,7 +106,13 @@ export class ChatPanel implements vscode.Disposable {
       }
       const result = await this.server.request<ChatResult>(Methods.chat, params, cancellation.token);
       this.history.push({ role: 'assistant', content: result.content });
-      this.post({ type: 'assistantEnd', id, content: result.content, model: result.model });
+      this.post({
+        type: 'assistantEnd',
+        id,
+        content: result.content,
+        model: result.model,
+        ...(result.truncated === true ? { truncated: true } : {}),
+      });
     } catch (error) {
       // Keep the history consistent: a question without an answer is dropped.
       this.history.pop();

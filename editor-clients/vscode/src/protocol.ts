@@ -1,4 +1,4 @@
-// The ByteBuddy LSP surface this extension talks to (pinned in the project's DESIGN.md).
+// The ByteBuddy LSP surface this extension talks to (the server's lsp_types.py).
 
 export const Methods = {
   chat: 'bytebuddy/chat',
@@ -52,6 +52,8 @@ export interface ChatParams {
 export interface ChatResult {
   content: string;
   model: string;
+  /** The answer was cut at the model's token limit (maxTokens). */
+  truncated?: boolean;
 }
 
 export interface ChatProgress {

@@ -1,4 +1,4 @@
-"""Where the config comes from; first match wins (DESIGN.md, "Configuration").
+"""Where the config comes from; first match wins (the README's "Configuration").
 
 When nothing is found, the embedded default config may apply: every role on a bundled
 local model (provider ``llamacpp``), so the server works offline out of the box. It

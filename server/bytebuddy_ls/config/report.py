@@ -59,6 +59,12 @@ def check_config(path: str | None) -> int:
         return 1
     for warning in loaded.warnings:
         print(f"{warning.origin}:{warning.line}:{warning.column}: warning: {warning.message}")
+    from ..inference.routing import unsent_options
+
+    for model in loaded.config.models:
+        note = unsent_options(model)
+        if note:
+            print(f"{loaded.origin}: note: model '{model.name}': {note}")
     print(f"config: {loaded.origin}")
     print(format_role_table(loaded))
     return 0

@@ -78,6 +78,25 @@ class RequestOptions(_Strict):
     timeout: float = Field(default=30.0, gt=0, le=3600)
     headers: dict[str, str] = Field(default_factory=dict)
     verifySsl: bool = True
+    # Honoured from the user's own config only (see inference.transport).
+    proxy: str | None = None  # http(s)://host:port, instead of $HTTPS_PROXY/$HTTP_PROXY
+    caBundlePath: str | None = None  # PEM file, instead of $SSL_CERT_FILE/$REQUESTS_CA_BUNDLE
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"proxy must be an http(s):// URL, got '{value}'")
+        return value.strip()
+
+
+class AutocompleteOptions(_Strict):
+    # fim: raw-prompt fill-in-the-middle (a text-generation route); chat: ask a chat
+    # route to complete, for models no provider serves as text-generation.
+    via: Literal["fim", "chat"] = "fim"
 
 
 class PromptTemplates(_Strict):
@@ -97,6 +116,8 @@ class ModelConfig(_Strict):
     defaultCompletionOptions: CompletionOptions = Field(default_factory=CompletionOptions)
     requestOptions: RequestOptions = Field(default_factory=RequestOptions)
     promptTemplates: PromptTemplates = Field(default_factory=PromptTemplates)
+    billTo: str | None = None  # a Hugging Face organisation billed instead of the user
+    autocomplete: AutocompleteOptions = Field(default_factory=AutocompleteOptions)
     # Set by the loader, never by the user: why this model cannot be used (e.g. a
     # missing environment variable). The rest of the config keeps working.
     unusable: str | None = Field(default=None, exclude=True)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,22 +36,41 @@ class Settings(BaseModel):
     logLevel: Literal["debug", "info", "warning", "error"] | None = None
 
 
+_SECTIONS: dict[str, type[BaseModel]] = {"autocomplete": AutocompleteSettings, "chat": ChatSettings}
+
+
+def _changes(raw: dict[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """The known settings in ``raw`` as (path, value) pairs; sections are walked."""
+    changes: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in raw.items():
+        section = _SECTIONS.get(key)
+        if section is not None and isinstance(value, dict):
+            changes += [((key, k), v) for k, v in value.items() if k in section.model_fields]
+        elif key in Settings.model_fields:
+            changes.append(((key,), value))
+    return changes
+
+
 def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
     """Settings from a client payload; accepts ``{"bytebuddy": {...}}`` or the section.
 
     Bad values are logged and ignored field by field (the rest still applies)."""
     if isinstance(raw, dict) and isinstance(raw.get("bytebuddy"), dict):
         raw = raw["bytebuddy"]
+    settings = base or Settings()
     if not isinstance(raw, dict):
-        return base or Settings()
-    merged = (base or Settings()).model_dump()
-    for key, value in raw.items():
-        if key in ("autocomplete", "chat") and isinstance(value, dict):
-            merged[key] = {**merged[key], **value}
-        elif key in Settings.model_fields:
-            merged[key] = value
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as exc:
-        logger.warning("ignoring invalid settings: %s", exc.errors(include_url=False))
-        return base or Settings()
+        return settings
+    merged = settings.model_dump()
+    for path, value in _changes(raw):
+        candidate = copy.deepcopy(merged)
+        *sections, field = path
+        target = candidate[sections[0]] if sections else candidate
+        target[field] = value
+        try:
+            settings = Settings.model_validate(candidate)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            logger.warning("ignoring setting %s=%r: %s", ".".join(path), value, error["msg"])
+            continue
+        merged = candidate
+    return settings

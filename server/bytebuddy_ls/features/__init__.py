@@ -1,65 +1,25 @@
-"""One module per LSP capability; ``server.py`` wires them together.
+"""One module per LSP capability, each with a ``register(server)`` that declares its
+handlers on the server with pygls' ``feature``/``command`` decorators, typed as pygls
+converts them (lsprotocol types, and ``lsp_types`` for ByteBuddy's own shapes).
 
-``MANIFEST`` lists what each feature module registers, so the server can advertise its
-capabilities at ``initialize`` before importing the modules: importing them (pydantic,
-httpx, the prompting tables) costs more CPU than the rest of start-up, and the editor
-waits for the ``initialize`` answer. The modules are imported right after the handshake
-(``initialized``), or by the first request that needs them. A test checks that the
-manifest and the modules' ``register`` functions agree.
+A feature module imports only light modules at the top (lsprotocol, pygls, attrs,
+``prompting``, ``documents``): the server registers every feature before it answers
+``initialize``. What it needs from ``config`` and ``inference`` (pydantic, httpx) it
+reaches through the server's services, which are created on first use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from lsprotocol import types
+from . import apply, chat, code_actions, completion, configuration, edit, inline_completion, models
 
+if TYPE_CHECKING:
+    from ..server import ByteBuddyServer
 
-@dataclass(frozen=True)
-class FeatureModule:
-    name: str  # module in this package, with a ``register(server)`` function
-    methods: dict[str, Any] = field(default_factory=dict)  # LSP method -> options
-    commands: tuple[str, ...] = ()
+FEATURES = (configuration, models, inline_completion, completion, edit, apply, code_actions, chat)
 
 
-MANIFEST: tuple[FeatureModule, ...] = (
-    FeatureModule(
-        "configuration",
-        # INITIALIZE / INITIALIZED are run by the server itself once the module is loaded.
-        {
-            types.INITIALIZE: None,
-            types.INITIALIZED: None,
-            types.WORKSPACE_DID_CHANGE_CONFIGURATION: None,
-        },
-        ("bytebuddy.reloadConfig",),
-    ),
-    FeatureModule("models", {"bytebuddy/models": None}, ("bytebuddy.selectModel",)),
-    FeatureModule(
-        "inline_completion",
-        {types.TEXT_DOCUMENT_INLINE_COMPLETION: types.InlineCompletionOptions()},
-        ("bytebuddy.acceptCompletion", "bytebuddy.toggleAutocomplete"),
-    ),
-    FeatureModule("completion", {types.TEXT_DOCUMENT_COMPLETION: types.CompletionOptions()}),
-    FeatureModule("edit", commands=("bytebuddy.edit",)),
-    FeatureModule("apply", commands=("bytebuddy.apply",)),
-    FeatureModule(
-        "code_actions",
-        {
-            types.TEXT_DOCUMENT_CODE_ACTION: types.CodeActionOptions(
-                code_action_kinds=[
-                    types.CodeActionKind.QuickFix,
-                    types.CodeActionKind.RefactorRewrite,
-                    types.CodeActionKind.Source,
-                ],
-                resolve_provider=True,
-            ),
-            types.CODE_ACTION_RESOLVE: None,
-        },
-        ("bytebuddy.runAction",),
-    ),
-    FeatureModule("chat", {"bytebuddy/chat": None}),
-)
-
-# Run by the server in order when the modules load, not advertised as proxies.
-LIFECYCLE_METHODS = frozenset({types.INITIALIZE, types.INITIALIZED})
+def register_features(server: ByteBuddyServer) -> None:
+    for feature in FEATURES:
+        feature.register(server)

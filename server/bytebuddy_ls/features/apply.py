@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pydantic import BaseModel
 
 from ..documents import Document
+from ..lsp_types import APPLY_COMMAND, ApplyArgs
 from ..prompting.chat import range_to_lines
 from ..prompting.edit import ApplyRequest, build_apply_messages, render_apply_prompt
 from ..prompting.extract import extract_code
@@ -30,31 +30,21 @@ from ..prompting.merge import (
     plan_apply,
 )
 from ..prompting.tokens import estimate_tokens
-from .edit import (
-    ask_model,
-    command_args,
+from .ask import ask_model
+from .workspace import (
     display_path,
     ensure_unchanged,
-    follow_request_cancellation,
-    parse_range,
     require_document,
     send_workspace_edit,
-    show_info,
+    show_message,
     workspace_edit_for,
 )
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
-APPLY_COMMAND = "bytebuddy.apply"
 # The merged answer may be as long as the region it rewrites plus the block.
 MAX_MERGE_TOKENS = 8192
-
-
-class ApplyArgs(BaseModel):
-    uri: str
-    code: str
-    range: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,34 +126,34 @@ async def plan_outcome(
     return ApplyOutcome("merged", new_text, plan.reason, model.name)
 
 
+async def run_apply(server: ByteBuddyServer, args: ApplyArgs) -> dict[str, Any]:
+    document = require_document(server, args.uri)
+    line_range = None
+    if args.range is not None:
+        line_range = range_to_lines(
+            args.range.start.line, args.range.end.line, args.range.end.character
+        )
+    version, before = document.version, document.text
+    outcome = await plan_outcome(server, document, args.code, line_range)
+    result: dict[str, Any] = {"applied": False, "kind": outcome.kind}
+    if outcome.model:
+        result["model"] = outcome.model
+    if outcome.new_text is None:
+        kind = types.MessageType.Info if outcome.kind == "no_change" else types.MessageType.Warning
+        show_message(server, f"ByteBuddy: {outcome.reason}.", kind)
+        result["reason"] = outcome.reason
+        return result
+    ensure_unchanged(document, version, before)
+    edits = text_edits(document, before, outcome.new_text)
+    result["edits"] = len(edits)
+    result["applied"] = await send_workspace_edit(
+        server, workspace_edit_for(server, document, edits), "ByteBuddy apply"
+    )
+    return result
+
+
 def register(server: ByteBuddyServer) -> None:
     @server.command(APPLY_COMMAND)
-    async def apply(*args: Any) -> dict[str, Any]:
-        follow_request_cancellation(server)
-        parsed = command_args(ApplyArgs, APPLY_COMMAND, "{uri, code, range?}", args)
-        document = require_document(server, parsed.uri)
-        line_range = None
-        if parsed.range is not None:
-            lsp_range = parse_range(parsed.range)
-            line_range = range_to_lines(
-                lsp_range.start.line, lsp_range.end.line, lsp_range.end.character
-            )
-        version, before = document.version, document.text
-        outcome = await plan_outcome(server, document, parsed.code, line_range)
-        result: dict[str, Any] = {"applied": False, "kind": outcome.kind}
-        if outcome.model:
-            result["model"] = outcome.model
-        if outcome.new_text is None:
-            kind = (
-                types.MessageType.Info if outcome.kind == "no_change" else types.MessageType.Warning
-            )
-            show_info(server, f"ByteBuddy: {outcome.reason}.", kind)
-            result["reason"] = outcome.reason
-            return result
-        ensure_unchanged(document, version, before)
-        edits = text_edits(document, before, outcome.new_text)
-        result["edits"] = len(edits)
-        result["applied"] = await send_workspace_edit(
-            server, workspace_edit_for(server, document, edits), "ByteBuddy apply"
-        )
-        return result
+    async def apply(args: ApplyArgs) -> dict[str, Any]:
+        server.protocol.cancel_task_with_request()
+        return await run_apply(server, args)

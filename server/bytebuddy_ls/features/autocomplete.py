@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from cachetools import TTLCache
-from lsprotocol import types
 
 from ..config import ModelConfig, Role
 from ..documents import Document
@@ -36,12 +34,10 @@ from ..inference import (
     ChatMessage,
     GenerationParams,
     InferenceClient,
-    InferenceError,
     ModelLoadingError,
     WaitCallback,
     WaitEvent,
 )
-from ..log import logger
 from ..prompting.context import cut_context, prompt_token_budget
 from ..prompting.fim import (
     AutocompletePrompt,
@@ -49,6 +45,7 @@ from ..prompting.fim import (
     extract_chat_completion,
     special_tokens_for,
 )
+from ..prompting.lines import detect_indent_unit, eol_near
 from ..prompting.postprocess import postprocess, wants_multiline
 
 DEFAULT_MAX_TOKENS = 128
@@ -110,21 +107,14 @@ def filename_of(uri: str, root: str | None = None) -> str | None:
     return PurePosixPath(path).name
 
 
-def _eol_of(text: str, offset: int) -> str:
-    """The document's line ending, judged near the cursor (no whole-file scan)."""
-    window = text[max(0, offset - 4096) : offset + 4096]
-    return "\r\n" if "\r\n" in window else "\n"
-
-
 def _indent_unit(prefix: str) -> str | None:
-    for line in reversed(prefix.split("\n")[-50:]):
-        if line.startswith("\t"):
-            return "\t"
-        stripped = line.lstrip(" ")
-        width = len(line) - len(stripped)
-        if stripped and width:
-            return " " * min(width, 4) if width % 4 == 0 else " " * width
-    return None
+    """The indentation unit of the code just above the cursor (its last 50 lines)."""
+    start = len(prefix)
+    for _ in range(50):
+        start = prefix.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return detect_indent_unit(prefix[start + 1 :], default=None)
 
 
 class Autocomplete:
@@ -146,7 +136,6 @@ class Autocomplete:
         self._loading_until: dict[str, float] = {}
         self._shown_by_id: dict[str, Suggestion] = {}
         self.stats: dict[str, dict[str, int]] = {}
-        self.upstream_calls = 0  # for tests and benchmarks
 
     # ----- public ----------------------------------------------------------------------
 
@@ -231,6 +220,11 @@ class Autocomplete:
     def forget(self, uri: str) -> None:
         self._docs.pop(uri, None)
 
+    @property
+    def in_flight(self) -> int:
+        """Upstream calls running now."""
+        return len(self._flights)
+
     def clear_cache(self) -> None:
         self._cache.clear()
         self._loading_until.clear()
@@ -278,22 +272,16 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
-        # Fallback chain: the prompt depends on the model family, so each model gets its own.
-        last_error: InferenceError | None = None
-        for model in chain:
-            try:
-                return await self._suggest_with(
-                    model, document, offset, automatic, superseded, on_wait, on_upstream
-                )
-            except ModelLoadingError:
-                raise
-            except InferenceError as error:
-                last_error = last_error or error
-                if not error.counts_against_model or model is chain[-1]:
-                    break
-                logger.info("autocomplete: '%s' failed, trying the next model", model.name)
-        assert last_error is not None
-        raise last_error
+        # The client's fallback chain; the prompt depends on the model family, so each
+        # model gets its own. A loading model ends it: automatic requests do not queue.
+        suggestion, _model = await self.inference.run_chain(
+            chain,
+            lambda model: self._suggest_with(
+                model, document, offset, automatic, superseded, on_wait, on_upstream
+            ),
+            stop_on=(ModelLoadingError,),
+        )
+        return suggestion
 
     async def _suggest_with(
         self,
@@ -329,7 +317,9 @@ class Autocomplete:
         )
         language = language_of(document)
         multiline = wants_multiline(window.prefix, window.suffix, language)
-        chat_only = self.inference.supports_raw_prompt(model) is False
+        # Chat-style completion only when the user asked for it: a model without a
+        # raw-prompt route is reported, never silently completed through chat.
+        chat_only = model.autocomplete.via == "chat"
         prompt = build_autocomplete_prompt(
             model.model,
             window.prefix,
@@ -370,7 +360,7 @@ class Autocomplete:
         if cleaned is None:
             return None
         text = cleaned.text
-        eol = _eol_of(document.text, offset)
+        eol = eol_near(window.prefix, window.suffix)
         if eol == "\r\n" and "\r\n" not in text:
             text = text.replace("\n", "\r\n")
         line_start = document.text.rfind("\n", 0, offset) + 1
@@ -436,7 +426,6 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> str:
-        self.upstream_calls += 1
         if on_upstream is not None:
             on_upstream(model.name)
         loading: list[WaitEvent] = []
@@ -454,8 +443,22 @@ class Autocomplete:
         try:
             if prompt.kind == "chat":
                 messages = [ChatMessage(role, content) for role, content in prompt.messages]
-                return await self.inference.chat(model, messages, params, on_wait=waited)
-            return await self.inference.generate(model, prompt.prompt, params, on_wait=waited)
+                return await self.inference.chat(
+                    model, messages, params, on_wait=waited, role="autocomplete",
+                    automatic=automatic,
+                )
+            return await self.inference.generate(
+                model, prompt.prompt, params, on_wait=waited, role="autocomplete",
+                automatic=automatic,
+            )
+        except ModelLoadingError as error:
+            # The client answers automatic requests for a loading model or a waking
+            # endpoint at once: skip the model for the wait it announced.
+            if automatic:
+                announced = loading[-1].seconds if loading else None
+                seconds = announced or error.estimated_time or 20.0
+                self._loading_until[model.name] = time.monotonic() + min(seconds, 120.0)
+            raise
         except asyncio.CancelledError:
             if not loading:
                 raise
@@ -465,67 +468,3 @@ class Autocomplete:
             raise ModelLoadingError(
                 "is loading", model=model.name, model_id=model.model, user_message=event.message
             ) from None
-
-
-# ----- `bytebuddy-ls complete FILE:LINE:COL` --------------------------------------------
-
-
-def parse_point(point: str) -> tuple[Path, int, int]:
-    """``FILE:LINE:COL`` with 1-based line and column (columns count characters)."""
-    path, line, column = point.rsplit(":", 2)
-    if not path or int(line) < 1 or int(column) < 1:
-        raise ValueError(point)
-    return Path(path), int(line), int(column)
-
-
-def run_complete_cli(point: str, config_path: str | None) -> int:
-    from ..config import models_for_role
-    from ..config.report import load_or_report
-    from ..documents import language_for_path
-    from ..inference import HostPolicy
-    from ..log import redact, setup_logging
-
-    setup_logging("error")  # errors are printed once, below, not logged as well
-    try:
-        path, line, column = parse_point(point)
-    except ValueError:
-        print(f"expected FILE:LINE:COL (1-based), got '{point}'", file=sys.stderr)
-        return 1
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
-        return 1
-    loaded = load_or_report(config_path)
-    if loaded is None:
-        return 1
-    document = Document(path.resolve().as_uri(), text, 0, language_for_path(path) or "")
-    offset = document.offset_at(types.Position(line=line - 1, character=0))
-    offset = min(offset + column - 1, document.line_end(offset))
-
-    def on_wait(event: WaitEvent) -> None:
-        print(f"… {event.message}", file=sys.stderr)
-
-    async def complete() -> int:
-        client = InferenceClient(user_agent="cli")
-        client.set_host_policy(HostPolicy.for_config(loaded))
-        engine = Autocomplete(
-            client, lambda role: models_for_role(loaded.config, role), debounce_ms=lambda: 0
-        )
-        try:
-            suggestion = await engine.request(document, offset, automatic=False, on_wait=on_wait)
-        except NoAutocompleteModel:
-            print("no model has the 'autocomplete' role in the config", file=sys.stderr)
-            return 1
-        except InferenceError as error:
-            print(redact(error.user_message), file=sys.stderr)
-            return 1
-        finally:
-            await client.aclose()
-        if suggestion is None:
-            print("(no suggestion)", file=sys.stderr)
-            return 0
-        print(suggestion.text)
-        return 0
-
-    return asyncio.run(complete())

@@ -27,18 +27,17 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pydantic import BaseModel, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 from ..documents import Document
 from ..log import logger
+from ..lsp_types import EDIT_COMMAND, RUN_ACTION_COMMAND, EditArgs, RunActionArgs
 from ..prompting.edit import (
     Action,
     action_request,
@@ -47,24 +46,21 @@ from ..prompting.edit import (
     path_for_tests,
 )
 from ..prompting.extract import extract_code
-from ..prompting.merge import detect_eol, normalize_eol
-from .edit import (
-    EDIT_COMMAND,
-    answer_tokens_for,
-    ask_model,
-    command_args,
-    compute_edit,
+from ..prompting.lines import detect_eol, normalize_eol
+from .ask import answer_tokens_for, ask_model
+from .edit import compute_edit, no_code_message
+from .errors import request_failed
+from .selection import selection_for
+from .workspace import (
     display_path,
     document_for,
     ensure_unchanged,
-    follow_request_cancellation,
-    no_code_message,
-    parse_range,
     path_of,
-    request_failed,
-    selection_for,
+    require_document,
+    resolves_code_action_edits,
     send_workspace_edit,
-    show_info,
+    show_message,
+    shows_documents,
     supports_create_file,
     workspace_edit_for,
 )
@@ -72,7 +68,6 @@ from .edit import (
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
-RUN_ACTION_COMMAND = "bytebuddy.runAction"
 EDIT_ACTION_TITLE = "ByteBuddy: Edit with instruction…"
 # The longest answer window/showMessage gets when the client cannot show a document.
 MAX_MESSAGE_CHARS = 4000
@@ -81,34 +76,12 @@ _WARNING = types.MessageType.Warning
 _explain_counter = itertools.count(1)
 
 
-def _range_json(range_: types.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": range_.start.line, "character": range_.start.character},
-        "end": {"line": range_.end.line, "character": range_.end.character},
-    }
-
-
 def _kind_matches(kind: str, only: list[str] | None) -> bool:
     if not only:
         return True
     if not kind:
         return False
     return any(kind == wanted or kind.startswith(f"{wanted}.") for wanted in only)
-
-
-def client_resolves_edits(server: ByteBuddyServer) -> bool:
-    capabilities: Any = server.client_capabilities
-    text_document = getattr(capabilities, "text_document", None)
-    code_action = getattr(text_document, "code_action", None)
-    resolve = getattr(code_action, "resolve_support", None)
-    return "edit" in (getattr(resolve, "properties", None) or [])
-
-
-def client_shows_documents(server: ByteBuddyServer) -> bool:
-    capabilities: Any = server.client_capabilities
-    window = getattr(capabilities, "window", None)
-    show = getattr(window, "show_document", None)
-    return bool(getattr(show, "support", False))
 
 
 def current_actions(server: ByteBuddyServer) -> list[Action]:
@@ -128,23 +101,21 @@ def list_actions(server: ByteBuddyServer, params: types.CodeActionParams) -> lis
     if context.trigger_kind == types.CodeActionTriggerKind.Automatic and empty and not diagnostics:
         return []
     only = [str(kind) for kind in context.only] if context.only else None
-    resolves = client_resolves_edits(server)
+    resolves = resolves_code_action_edits(server)
     messages = [d.message for d in diagnostics if d.message.strip()]
-    range_json = _range_json(params.range)
     listed: list[types.CodeAction] = []
     for action in current_actions(server):
         if action.needs_diagnostics and not diagnostics:
             continue
         if not _kind_matches(action.kind, only):
             continue
-        payload: dict[str, Any] = {
-            "id": action.id,
-            "uri": uri,
-            "range": range_json,
-            "version": document.version,
-        }
-        if action.needs_diagnostics:
-            payload["diagnostics"] = messages
+        payload = RunActionArgs(
+            id=action.id,
+            uri=uri,
+            range=params.range,
+            version=document.version,
+            diagnostics=messages if action.needs_diagnostics else [],
+        )
         code_action = types.CodeAction(
             title=action.title,
             kind=action.kind or None,
@@ -167,19 +138,11 @@ def list_actions(server: ByteBuddyServer, params: types.CodeActionParams) -> lis
                 command=types.Command(
                     title=EDIT_ACTION_TITLE,
                     command=EDIT_COMMAND,
-                    arguments=[{"uri": uri, "range": range_json}],
+                    arguments=[EditArgs(uri=uri, range=params.range)],
                 ),
             )
         )
     return listed
-
-
-class RunArgs(BaseModel):
-    id: str
-    uri: str
-    range: dict[str, Any]
-    version: int | None = None
-    diagnostics: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -199,17 +162,15 @@ def _find_action(server: ByteBuddyServer, action_id: str) -> Action:
     return action
 
 
-async def run_action(server: ByteBuddyServer, args: RunArgs) -> ActionResult:
+async def run_action(server: ByteBuddyServer, args: RunActionArgs) -> ActionResult:
     """Run an action's model and turn the answer into an edit (or an answer to show).
     Raises RequestFailed when the model fails or the document moved on."""
     action = _find_action(server, args.id)
-    document = document_for(server, args.uri)
-    if document is None:
-        raise JsonRpcInvalidParams(f"unknown document {args.uri}: open it in the editor first")
+    document = require_document(server, args.uri)
     stale = args.version is not None and document.version not in (None, args.version)
     if stale:
         raise request_failed("The document changed since the action was offered; run it again.")
-    selection = selection_for(document, parse_range(args.range))
+    selection = selection_for(document, args.range)
     version, before = document.version, document.text
     title = f"{action.title}…"
     if action.result == "chat":
@@ -222,7 +183,11 @@ async def run_action(server: ByteBuddyServer, args: RunArgs) -> ActionResult:
             suffix=before[selection.end :],
         )
         answer, model = await ask_model(
-            server, "chat", build_edit_messages(request, action=action), title=title
+            server,
+            "chat",
+            build_edit_messages(request, action=action),
+            title=title,
+            operation=action.id,
         )
         return ActionResult(model.name, content=answer)
     if action.result == "new_file":
@@ -265,6 +230,7 @@ async def _write_tests(
         build_edit_messages(request, action=action),
         max_tokens=answer_tokens_for(code) * 2,
         title=f"{action.title}…",
+        operation=action.id,
     )
     tests = extract_code(answer, language=language)
     if tests is None:
@@ -315,6 +281,8 @@ def _append(server: ByteBuddyServer, document: Document, block: str) -> types.Wo
 
 def _explanation_file(server: ByteBuddyServer, document: Document, answer: str) -> str:
     """Write the answer to a Markdown file in a per-process temporary folder; its URI."""
+    import tempfile  # (its imports cost start-up time; explaining is rare)
+
     folder = Path(tempfile.gettempdir()) / f"bytebuddy-ls-{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(path_of(document.uri) or "untitled").stem or "untitled"
@@ -325,7 +293,7 @@ def _explanation_file(server: ByteBuddyServer, document: Document, answer: str) 
 
 
 async def _show_answer(server: ByteBuddyServer, document: Document, answer: str) -> str | None:
-    if client_shows_documents(server):
+    if shows_documents(server):
         try:
             uri = _explanation_file(server, document, answer)
             shown = await server.window_show_document_async(
@@ -338,12 +306,8 @@ async def _show_answer(server: ByteBuddyServer, document: Document, answer: str)
     text = answer.strip()
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + " …"
-    show_info(server, text, types.MessageType.Info)
+    show_message(server, text, types.MessageType.Info)
     return None
-
-
-def _parse_run_args(args: tuple[Any, ...]) -> RunArgs:
-    return command_args(RunArgs, RUN_ACTION_COMMAND, "{id, uri, range}", args)
 
 
 def register(server: ByteBuddyServer) -> None:
@@ -365,33 +329,28 @@ def register(server: ByteBuddyServer) -> None:
         data = action.data
         if not isinstance(data, dict) or "id" not in data:
             return action  # not ours, or already complete
-        try:
-            args = RunArgs.model_validate(data)
-        except ValidationError:
-            raise JsonRpcInvalidParams("malformed ByteBuddy code action data") from None
+        args = server.protocol.structure(data, RunActionArgs)
         result = await run_action(server, args)
         if result.edit is None:
-            show_info(server, result.reason or "ByteBuddy: nothing to change.", _WARNING)
+            show_message(server, result.reason or "ByteBuddy: nothing to change.", _WARNING)
             return action
         action.edit = result.edit
         return action
 
     @server.command(RUN_ACTION_COMMAND)
-    async def run(*args: Any) -> dict[str, Any]:
-        follow_request_cancellation(server)
-        parsed = _parse_run_args(args)
-        result = await run_action(server, parsed)
+    async def run(args: RunActionArgs) -> dict[str, Any]:
+        server.protocol.cancel_task_with_request()
+        result = await run_action(server, args)
         answer: dict[str, Any] = {"model": result.model}
         if result.content is not None:
-            document = document_for(server, parsed.uri)
-            assert document is not None
+            document = require_document(server, args.uri)
             answer["content"] = result.content
             shown = await _show_answer(server, document, result.content)
             if shown:
                 answer["uri"] = shown
             return answer
         if result.edit is None:
-            show_info(server, result.reason or "ByteBuddy: nothing to change.", _WARNING)
+            show_message(server, result.reason or "ByteBuddy: nothing to change.", _WARNING)
             answer.update(applied=False, reason=result.reason)
             return answer
         answer["applied"] = await send_workspace_edit(server, result.edit, "ByteBuddy action")

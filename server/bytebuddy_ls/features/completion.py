@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from ..lsp_types import ACCEPT_COMMAND, AcceptCompletionArgs
 from .inline_completion import suggest_at
+from .workspace import has_inline_completion
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
@@ -23,16 +25,11 @@ def _word_start(text: str, offset: int) -> int:
     return start
 
 
-def client_has_inline_completion(server: ByteBuddyServer) -> bool:
-    document = server.client_capabilities.text_document
-    return document is not None and document.inline_completion is not None
-
-
 def register(server: ByteBuddyServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
     async def completion(params: types.CompletionParams) -> types.CompletionList:
         empty = types.CompletionList(is_incomplete=True, items=[])
-        if not server.settings.completionFallback or client_has_inline_completion(server):
+        if not server.settings.completionFallback or has_inline_completion(server):
             return empty
         document = server.documents.get(params.text_document.uri)
         if document is None:
@@ -69,8 +66,8 @@ def register(server: ByteBuddyServer) -> None:
             text_edit=types.TextEdit(range=edit_range, new_text=new_text),
             command=types.Command(
                 title="Accept ByteBuddy suggestion",
-                command="bytebuddy.acceptCompletion",
-                arguments=[{"id": suggestion.id}],
+                command=ACCEPT_COMMAND,
+                arguments=[AcceptCompletionArgs(id=suggestion.id)],
             ),
         )
         return types.CompletionList(is_incomplete=True, items=[item])

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from ..config import ROLES, ConfigSourceKind, ReloadOutcome, searched_locations
-from ..config.discovery import no_config_hint
-from ..config.settings import parse_settings
 from ..log import logger, setup_logging
+from ..lsp_types import RELOAD_COMMAND
 
 if TYPE_CHECKING:
+    from ..config import ReloadOutcome
     from ..server import ByteBuddyServer
-
-RELOAD_COMMAND = "bytebuddy.reloadConfig"
 
 
 def unconfigured_message(server: ByteBuddyServer) -> str:
+    from ..config import searched_locations
+    from ..config.discovery import no_config_hint
+
     places = "; ".join(searched_locations(server.config.workspace_root))
     return (
         "bytebuddy-ls has no model config. Create ~/.bytebuddy/config.yaml "
@@ -40,6 +40,8 @@ EMBEDDED_MESSAGE = (
 
 
 def role_summary(server: ByteBuddyServer) -> str:
+    from ..config import ROLES
+
     parts = []
     for role in ROLES:
         chain = server.config.chain(role)
@@ -49,6 +51,8 @@ def role_summary(server: ByteBuddyServer) -> str:
 
 def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     """Turn a reload outcome into status, messages and feature refreshes."""
+    from ..config import ConfigSourceKind
+
     state = server.config
     if outcome.error is not None:
         if outcome.new_error:
@@ -102,57 +106,83 @@ def _workspace_root(params: types.InitializeParams) -> Path | None:
     return None
 
 
+def start(server: ByteBuddyServer, params: types.InitializeParams) -> None:
+    """After the handshake: read the settings, load the config and start watching it."""
+    from ..config.settings import parse_settings
+
+    options: dict[str, Any] = (
+        dict(params.initialization_options)
+        if isinstance(params.initialization_options, dict)
+        else {}
+    )
+    # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
+    server.settings = parse_settings(options.get("settings", options))
+    if server.settings.configPath and not options.get("configPath"):
+        options["configPath"] = server.settings.configPath
+    if server.settings.logLevel:
+        setup_logging(server.settings.logLevel, server.log_file)
+    server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
+    state = server.config
+    state.init_options = options
+    state.workspace_root = _workspace_root(params)
+    apply_reload(server, state.reload(force=True))
+    server.spawn(state.watch(lambda outcome: apply_reload(server, outcome)))
+
+
+def settings_changed(server: ByteBuddyServer, params: types.DidChangeConfigurationParams) -> None:
+    from ..config import ReloadOutcome
+    from ..config.settings import parse_settings
+
+    before = server.settings
+    server.settings = parse_settings(params.settings, before)
+    if server.settings.logLevel and server.settings.logLevel != before.logLevel:
+        setup_logging(server.settings.logLevel, server.log_file)
+    if server.settings.configPath != before.configPath:
+        if server.settings.configPath:
+            server.config.init_options["configPath"] = server.settings.configPath
+        else:
+            server.config.init_options.pop("configPath", None)
+        apply_reload(server, server.config.reload(force=True))
+    elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
+        apply_reload(server, ReloadOutcome(False, None, False))
+
+
+def reload_config(server: ByteBuddyServer) -> dict[str, Any]:
+    from ..config import ReloadOutcome
+
+    outcome = server.config.reload(force=True)
+    if outcome.error is not None:
+        # An explicit reload always answers with the error, even if shown before.
+        server.status.forget(f"config:{outcome.error}")
+        outcome = ReloadOutcome(outcome.changed, outcome.error, True)
+    apply_reload(server, outcome)
+    loaded = server.config.loaded
+    return {
+        "ok": outcome.error is None and loaded is not None,
+        "source": loaded.origin if loaded else None,
+        "errors": [str(d) for d in outcome.error.diagnostics] if outcome.error else [],
+        "warnings": [str(w) for w in loaded.warnings] if loaded else [],
+    }
+
+
 def register(server: ByteBuddyServer) -> None:
+    initialize_params: list[types.InitializeParams] = []
+
     @server.feature(types.INITIALIZE)
     def on_initialize(params: types.InitializeParams) -> None:
-        options: dict[str, Any] = (
-            dict(params.initialization_options)
-            if isinstance(params.initialization_options, dict)
-            else {}
-        )
-        # Settings may come nested ({"settings": {...}}) or flat, like VS Code sends them.
-        server.settings = parse_settings(options.get("settings", options))
-        if server.settings.configPath and not options.get("configPath"):
-            options["configPath"] = server.settings.configPath
-        if server.settings.logLevel:
-            setup_logging(server.settings.logLevel, server.log_file)
-        server.documents.encoding = str(server.workspace.position_encoding or "utf-16")
-        state = server.config
-        state.init_options = options
-        state.workspace_root = _workspace_root(params)
+        # Only remembered: the editor waits for this answer, so the work waits for
+        # ``initialized``.
+        initialize_params.append(params)
 
     @server.feature(types.INITIALIZED)
-    def on_initialized(params: types.InitializedParams) -> None:
-        apply_reload(server, server.config.reload(force=True))
-        server.spawn(server.config.watch(lambda outcome: apply_reload(server, outcome)))
+    def on_initialized(_params: types.InitializedParams) -> None:
+        if initialize_params:
+            start(server, initialize_params.pop())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_settings(params: types.DidChangeConfigurationParams) -> None:
-        before = server.settings
-        server.settings = parse_settings(params.settings, before)
-        if server.settings.logLevel and server.settings.logLevel != before.logLevel:
-            setup_logging(server.settings.logLevel, server.log_file)
-        if server.settings.configPath != before.configPath:
-            if server.settings.configPath:
-                server.config.init_options["configPath"] = server.settings.configPath
-            else:
-                server.config.init_options.pop("configPath", None)
-            apply_reload(server, server.config.reload(force=True))
-        elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
-            apply_reload(server, ReloadOutcome(False, None, False))
+        settings_changed(server, params)
 
     @server.command(RELOAD_COMMAND)
-    def reload_config(*_args: Any) -> dict[str, Any]:
-        outcome = server.config.reload(force=True)
-        if outcome.error is not None:
-            # An explicit reload always answers with the error, even if shown before.
-            server.status.forget(f"config:{outcome.error}")
-            outcome = ReloadOutcome(outcome.changed, outcome.error, True)
-        apply_reload(server, outcome)
-        loaded = server.config.loaded
-        return {
-            "ok": outcome.error is None and loaded is not None,
-            "source": loaded.origin if loaded else None,
-            "errors": [str(d) for d in outcome.error.diagnostics] if outcome.error else [],
-            "warnings": [str(w) for w in loaded.warnings] if loaded else [],
-        }
+    def reload(*_args: Any) -> dict[str, Any]:
+        return reload_config(server)

@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..inference import InferenceError
-from .autocomplete import NoAutocompleteModel, Suggestion
+from ..lsp_types import ACCEPT_COMMAND, TOGGLE_COMMAND, AcceptCompletionArgs
 from .progress import RequestProgress
 
 if TYPE_CHECKING:
     from ..documents import Document
     from ..server import ByteBuddyServer
-
-ACCEPT_COMMAND = "bytebuddy.acceptCompletion"
-TOGGLE_COMMAND = "bytebuddy.toggleAutocomplete"
+    from .autocomplete import Suggestion
 
 
 async def suggest_at(
@@ -29,6 +26,9 @@ async def suggest_at(
 ) -> Suggestion | None:
     """Run the autocomplete engine for an LSP request; report status and errors.
     Never raises for upstream problems: the request is answered with nothing."""
+    from ..inference import InferenceError
+    from .autocomplete import NoAutocompleteModel
+
     if not server.settings.autocomplete.enabled:
         return None
     offset = document.offset_at(position)
@@ -79,7 +79,7 @@ def to_inline_item(document: Document, suggestion: Suggestion) -> types.InlineCo
         command=types.Command(
             title="Accept ByteBuddy suggestion",
             command=ACCEPT_COMMAND,
-            arguments=[{"id": suggestion.id}],
+            arguments=[AcceptCompletionArgs(id=suggestion.id)],
         ),
     )
 
@@ -105,22 +105,26 @@ def register(server: ByteBuddyServer) -> None:
         return types.InlineCompletionList(items=[to_inline_item(document, suggestion)])
 
     @server.command(ACCEPT_COMMAND)
-    def accept_completion(*args: Any) -> bool:
-        payload = args[0] if args else None
-        suggestion_id = payload.get("id") if isinstance(payload, dict) else payload
-        if not isinstance(suggestion_id, str):
-            return False
-        return server.autocomplete.accept(suggestion_id) is not None
+    def accept_completion(args: AcceptCompletionArgs) -> bool:
+        return server.autocomplete.accept(args.id) is not None
 
     @server.command(TOGGLE_COMMAND)
     def toggle_autocomplete(*_args: Any) -> dict[str, bool]:
-        settings = server.settings
-        enabled = not settings.autocomplete.enabled
-        server.settings = settings.model_copy(
-            update={"autocomplete": settings.autocomplete.model_copy(update={"enabled": enabled})}
-        )
-        if enabled:
-            server.status.set_ready(role="autocomplete")
-        else:
-            server.status.set("disabled", "autocomplete is off", role="autocomplete")
-        return {"enabled": enabled}
+        return toggle(server)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        server.forget_document(params.text_document.uri)
+
+
+def toggle(server: ByteBuddyServer) -> dict[str, bool]:
+    settings = server.settings
+    enabled = not settings.autocomplete.enabled
+    server.settings = settings.model_copy(
+        update={"autocomplete": settings.autocomplete.model_copy(update={"enabled": enabled})}
+    )
+    if enabled:
+        server.status.set_ready(role="autocomplete")
+    else:
+        server.status.set("disabled", "autocomplete is off", role="autocomplete")
+    return {"enabled": enabled}

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..config import ROLES, Role
+from ..lsp_types import MODELS_METHOD, SELECT_MODEL_COMMAND, SelectModelArgs
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
-MODELS_METHOD = "bytebuddy/models"
-SELECT_COMMAND = "bytebuddy.selectModel"
-
-
-class SelectModelArgs(BaseModel):
-    role: Role
-    name: str
-
 
 def model_table(server: ByteBuddyServer) -> list[dict[str, Any]]:
+    from ..config import ROLES
+
     serving: dict[str, list[str]] = {}
     for role in ROLES:
         chain = server.config.chain(role)
@@ -45,27 +38,27 @@ def model_table(server: ByteBuddyServer) -> list[dict[str, Any]]:
     return rows
 
 
+def select_model(server: ByteBuddyServer, args: SelectModelArgs) -> dict[str, Any]:
+    from ..config import ROLES
+
+    if args.role not in ROLES:
+        raise JsonRpcInvalidParams(
+            f"{SELECT_MODEL_COMMAND}: role must be one of {', '.join(ROLES)}, not '{args.role}'"
+        )
+    try:
+        model = server.config.select(args.role, args.name)
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(f"{SELECT_MODEL_COMMAND}: {exc}") from None
+    server.status.set("ready", f"{args.role} → {model.name}", model=model.name, role=args.role)
+    server.notify_config_changed()
+    return {"role": args.role, "name": model.name}
+
+
 def register(server: ByteBuddyServer) -> None:
     @server.feature(MODELS_METHOD)
     def list_models(_params: Any) -> list[dict[str, Any]]:
         return model_table(server)
 
-    @server.command(SELECT_COMMAND)
-    def select_model(*args: Any) -> dict[str, Any]:
-        payload = args[0] if len(args) == 1 else None
-        try:
-            parsed = SelectModelArgs.model_validate(payload)
-        except ValidationError as exc:
-            raise JsonRpcInvalidParams(
-                "bytebuddy.selectModel expects one argument {role, name}, role one of "
-                f"{', '.join(ROLES)}: {exc.errors(include_url=False)[0]['msg']}"
-            ) from None
-        try:
-            model = server.config.select(parsed.role, parsed.name)
-        except ValueError as exc:
-            raise JsonRpcInvalidParams(f"bytebuddy.selectModel: {exc}") from None
-        server.status.set(
-            "ready", f"{parsed.role} → {model.name}", model=model.name, role=parsed.role
-        )
-        server.notify_config_changed()
-        return {"role": parsed.role, "name": model.name}
+    @server.command(SELECT_MODEL_COMMAND)
+    def select(args: SelectModelArgs) -> dict[str, Any]:
+        return select_model(server, args)

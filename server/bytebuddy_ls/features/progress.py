@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..inference import InferenceError, ModelLoadingError, WaitEvent
 from ..log import logger
 
 if TYPE_CHECKING:
+    from ..inference import WaitEvent
     from ..server import ByteBuddyServer
 
 
@@ -94,6 +94,8 @@ class RequestProgress:
             logger.debug("work-done progress failed", exc_info=True)
 
     def finish(self, error: BaseException | None = None, model: str | None = None) -> None:
+        from ..inference import InferenceError, ModelLoadingError
+
         if self._busy_timer is not None:
             self._busy_timer.cancel()
             self._busy_timer = None

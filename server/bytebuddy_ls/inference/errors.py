@@ -33,6 +33,7 @@ class InferenceError(Exception):
     retryable = False
     counts_against_model = True
     hint = ""
+    kind = "error"  # the outcome word in call records and metrics
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class InferenceError(Exception):
 
 
 class AuthError(InferenceError):
+    kind = "auth"
     hint = (
         "Check the token: set apiKey in the config, or HF_TOKEN, or run "
         "`huggingface-cli login` (the token needs the 'Make calls to Inference Providers' "
@@ -69,7 +71,23 @@ class AuthError(InferenceError):
     )
 
 
+class GatedModelError(AuthError):
+    """403 with ``X-Error-Code: GatedRepo``: the token is fine, the licence is not accepted."""
+
+    kind = "gated"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        model_id = str(kwargs.get("model_id") or "").split(":", 1)[0]
+        page = f"https://huggingface.co/{model_id}" if model_id else "the model's Hub page"
+        self.hint = (
+            f"The model is gated: accept its licence at {page} (logged in as the token's "
+            "owner), then try again"
+        )
+        super().__init__(detail, **kwargs)
+
+
 class PaymentRequiredError(InferenceError):
+    kind = "payment_required"
     hint = (
         "The account is out of inference credits: add credits or a billing method at "
         "https://huggingface.co/settings/billing, or use another model"
@@ -77,11 +95,13 @@ class PaymentRequiredError(InferenceError):
 
 
 class ModelNotFoundError(InferenceError):
+    kind = "not_found"
     hint = "Check the model id (and apiBase) in the config, or pick a model your providers serve"
 
 
 class ModelLoadingError(InferenceError):
     retryable = True
+    kind = "loading"
 
     def __init__(
         self,
@@ -94,6 +114,7 @@ class ModelLoadingError(InferenceError):
         self.estimated_time = estimated_time
         self.waking = waking  # an Inference Endpoint scaled to zero, rather than a cold model
         if waking:
+            self.kind = "waking"
             # The upstream's words (often a proxy's "502 Bad Gateway") do not say why.
             self.hint = (
                 "The endpoint is waking up (scaled to zero) or still starting; "
@@ -104,6 +125,7 @@ class ModelLoadingError(InferenceError):
 
 class RateLimitedError(InferenceError):
     retryable = True
+    kind = "rate_limited"
     hint = "Too many requests; wait a moment or use another model"
 
     def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -113,11 +135,17 @@ class RateLimitedError(InferenceError):
 
 class OverloadedError(InferenceError):
     retryable = True
+    kind = "overloaded"
     hint = "The server is overloaded; try again shortly"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)
 
 
 class InputTooLongError(InferenceError):
     counts_against_model = False
+    kind = "input_too_long"
     hint = "The prompt is too long for this model; use a smaller context"
 
     def __init__(
@@ -137,26 +165,32 @@ class InputTooLongError(InferenceError):
 
 class UpstreamServerError(InferenceError):
     retryable = True
+    kind = "server_error"
 
 
 class UpstreamTimeoutError(InferenceError):
+    kind = "timeout"
     hint = "The server did not answer in time; raise requestOptions.timeout or try again"
 
 
 class ConnectError(InferenceError):
+    kind = "connect"
     hint = "Check apiBase and that the server is running and reachable"
 
 
 class ProtocolError(InferenceError):
+    kind = "protocol"
     hint = "The server's answer was not in the expected format; check provider and apiBase"
 
 
 class HostNotAllowedError(InferenceError):
     counts_against_model = False
+    kind = "host_not_allowed"
 
 
 class BadRequestError(InferenceError):
     counts_against_model = False
+    kind = "bad_request"
 
     def __init__(self, detail: str, *, unused_params: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.unused_params = unused_params
@@ -168,6 +202,15 @@ class UnsupportedOperationError(InferenceError):
     router model)."""
 
     counts_against_model = False
+    kind = "unsupported"
+
+
+class EmptyAnswerError(InferenceError):
+    """The model answered nothing (it stopped at once): reported, not shown as success."""
+
+    counts_against_model = False
+    kind = "empty"
+    hint = "Try again, rephrase the request, or use another model"
 
 
 def error_message(body: bytes | str | None, headers: Mapping[str, str] | None = None) -> str:
@@ -245,8 +288,10 @@ def error_from_response(
 ) -> InferenceError:
     """The typed error for an HTTP error answer (or an error event inside a stream).
 
-    ``endpoint_host``: the URL is not the router, so an empty/HTML 5xx means an
-    Inference Endpoint (or proxy) still starting rather than a crashed model.
+    ``endpoint_host``: the URL is an Inference Endpoint's (``*.endpoints.huggingface.cloud``),
+    whose proxy answers 502/503 (JSON, HTML or empty) while a scaled-to-zero replica
+    starts. Anywhere else a 5xx is a server error, except a 503 that says the model is
+    loading (hf-inference's cold start).
     """
     data = json_or_none(body)
     message = error_message(body, headers)
@@ -256,7 +301,15 @@ def error_from_response(
     code = nested.get("code") if isinstance(nested, dict) else None
     kw: dict[str, Any] = {"model": model, "model_id": model_id, "status": status or None}
     lowered = message.lower()
+    hub_code = (headers.get("x-error-code") or "") if headers is not None else ""
 
+    if hub_code == "GatedRepo":
+        return GatedModelError(message or "gated model", **kw)
+    if hub_code in ("RepoNotFound", "DisabledRepo"):
+        words = "disabled on the Hub" if hub_code == "DisabledRepo" else "not found or private"
+        return ModelNotFoundError(message or f"model {words}", **kw)
+    if status in (502, 503) and endpoint_host:
+        return ModelLoadingError(message or "endpoint is starting", waking=True, **kw)
     if status == 401:
         return AuthError(message or "unauthorized", **kw)
     if status == 403:
@@ -272,11 +325,10 @@ def error_from_response(
             message = (message or "gone") + " (this API is retired; use the router)"
         return ModelNotFoundError(message or "not found", **kw)
     if status == 429 or error_type == "overloaded":
+        hint = retry_after_seconds(headers)
         if error_type == "overloaded" or "overloaded" in lowered:
-            return OverloadedError(message or "overloaded", **kw)
-        return RateLimitedError(
-            message or "rate limited", retry_after=retry_after_seconds(headers), **kw
-        )
+            return OverloadedError(message or "overloaded", retry_after=hint, **kw)
+        return RateLimitedError(message or "rate limited", retry_after=hint, **kw)
     if status == 413:
         return InputTooLongError(message or "payload too large", **kw)
     if status == 503 and (
@@ -285,8 +337,6 @@ def error_from_response(
         estimated = data.get("estimated_time") if isinstance(data, dict) else None
         seconds = float(estimated) if isinstance(estimated, (int, float)) else None
         return ModelLoadingError(message or "model is loading", estimated_time=seconds, **kw)
-    if status in (500, 502, 503) and data is None and endpoint_host:
-        return ModelLoadingError(message or "endpoint is starting", waking=True, **kw)
     if status in (422, 400) or error_type == "validation":
         for pattern in _LENGTH_PATTERNS:
             match = pattern.search(message)

@@ -4,12 +4,13 @@ Defaults (why):
 - A cold model (503 + ``estimated_time``) is polled after about its estimate, each wait
   clamped to 1–20 s, for at most 120 s in total: hf-inference loads most models well
   under a minute and the editor shows progress meanwhile; the user can cancel.
-- A waking Inference Endpoint (empty/HTML 502/503 from a non-router host) gets the same
-  120 s budget with backoff 2, 4, 8… s (cap 20 s), and retries ask the proxy to hold the
-  request (``X-Scale-Up-Timeout``) for the rest of the budget.
-- 429 / overloaded: up to 3 retries, honouring ``Retry-After`` / ``RateLimit: t=`` when
-  given (a hint over 30 s is not waited for: the error goes up instead), otherwise 1, 2,
-  4 s; all waits jittered ±25 % so clients do not retry in lock-step.
+- A waking Inference Endpoint (502/503 from ``*.endpoints.huggingface.cloud``) gets the
+  same 120 s budget with backoff 2, 4, 8… s (cap 20 s); invoked work asks the proxy to
+  hold the request (``X-Scale-Up-Timeout``) from its first request on, automatic
+  completions never wait (they answer empty at once and show "waking").
+- 429 (rate limited or TGI's "overloaded"): up to 3 retries, honouring ``Retry-After`` /
+  ``RateLimit: t=`` when given (a hint over 30 s is not waited for: the error goes up
+  instead), otherwise 1, 2, 4 s; all waits jittered ±25 % so clients do not retry in lock-step.
 - 5xx (JSON) and 424: 2 retries after 0.5, 1 s: transient engine faults usually clear
   fast, and a longer wait is worse than falling back to the next model.
 - 401/402/403/404, timeouts, connection refused: never retried (a retry cannot help or
@@ -150,7 +151,7 @@ class RetryState:
         if isinstance(error, (RateLimitedError, OverloadedError)):
             if self.rate_limit_retries >= policy.rate_limit_retries:
                 return None
-            hint = error.retry_after if isinstance(error, RateLimitedError) else None
+            hint = error.retry_after  # TGI's queue-full 429 may carry Retry-After too
             if hint is not None and hint > policy.rate_limit_max_wait_s:
                 return None
             self.rate_limit_retries += 1

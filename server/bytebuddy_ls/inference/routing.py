@@ -1,13 +1,19 @@
-"""Which wire protocol and URL serve an operation, from provider + apiBase.
+"""Which wire format and URL serve an operation, from provider + apiBase (+ the router's
+provider mapping).
 
 ``generate`` = raw prompt (fill-in-the-middle); ``chat`` = messages.
 
 - provider ``huggingfaceinferenceapi`` with apiBase unset, the router, or the retired
   ``api-inference.huggingface.co`` host → engine ``router``:
-  chat → ``POST {router}/v1/chat/completions`` with model ``id[:provider]``;
-  generate → hf-inference text generation ``POST {router}/hf-inference/models/{id}``
-  (array answer, ``return_full_text: false``). A model pinned to another provider
-  (``id:together``) has no raw-prompt route: ``supports_raw_prompt`` is False.
+  - chat → ``POST {router}/v1/chat/completions`` with model ``id`` or ``id:policy``
+    (the router picks the provider); a pinned provider (``id:together``) →
+    ``{router}/{provider}{chat route}`` with the provider's own model id, as the official
+    clients send it;
+  - generate → the provider the Hub's mapping names (see ``mapping.pick_raw_prompt``):
+    ``{router}/{provider}{completions route}`` with its provider id (``providers``
+    table); hf-inference → ``/hf-inference/models/{id}/v1/completions``, falling back to
+    the legacy ``{inputs, parameters}`` route on 404/405. No provider serves the model as
+    text-generation → no raw-prompt route (``UnsupportedOperationError``).
 - provider ``huggingface-tgi`` → engine ``tgi``: generate → ``POST /generate`` and
   ``/generate_stream`` (sized by ``GET /info``); chat → TGI Messages API
   ``/v1/chat/completions`` with model ``"tgi"``.
@@ -18,26 +24,34 @@
   else ``GET /v1/models`` answers → ``openai``; else the toolkit container →
   ``toolkit``: generate → ``POST {apiBase}`` with ``"stream"`` in the body; no chat.
   A base ending in ``/v1`` is ``openai`` without probing.
-- provider ``llamacpp`` → no route: ``InferenceClient`` hands these models to
-  ``local.LocalInference`` (in-process llama.cpp) before any routing happens.
+- provider ``llamacpp`` → no route: the client hands these models to the in-process
+  backend (``local_backend``) before any routing happens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ..config.schema import LEGACY_API_HOST, ROUTER_BASE, ModelConfig
+from . import openai_compat, textgen
 from .errors import UnsupportedOperationError
+from .mapping import ProviderEntry
 from .openai_compat import join_v1
+from .providers import HF_INFERENCE, POLICIES, PROVIDERS, route_url
+from .wire import WireFormat
 
 Engine = Literal["router", "tgi", "openai", "toolkit"]
-Protocol = Literal["textgen", "openai-chat", "openai-completions"]
 
 ROUTER_HOST = urlsplit(ROUTER_BASE).hostname
-# Router "policies" choose a provider rather than pin one.
-_ROUTER_POLICIES = frozenset({"fastest", "cheapest", "preferred", "auto"})
+ENDPOINTS_HOST_SUFFIX = ".endpoints.huggingface.cloud"
+
+
+def is_endpoint_url(url: str) -> bool:
+    """A dedicated Inference Endpoint (``{name}.{region}.{vendor}.endpoints.huggingface.cloud``)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host.endswith(ENDPOINTS_HOST_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -45,13 +59,18 @@ class Target:
     """Where one operation goes and how its body is shaped."""
 
     engine: Engine
-    protocol: Protocol
+    wire: WireFormat
     url: str
     stream_url: str  # TGI has a separate streaming route; elsewhere the same URL
-    stream_flag_in_body: bool  # hf-inference and the toolkit read ``"stream"`` from the body
-    model_field: str  # the OpenAI ``"model"`` value ("" for textgen)
-    tgi_rules: bool  # apply TGI's validation rules and its /info limits
-    info_url: str | None
+    model_field: str  # the OpenAI ``"model"`` value ("" for text generation)
+    served_by: str  # the provider named in call records ("together", "tgi", "endpoint"...)
+    info_url: str | None = None  # TGI: its /info limits apply
+    # Another shape of the same route, tried once when this one answers 404/405.
+    fallback: Target | None = None
+
+    @property
+    def endpoint_host(self) -> bool:
+        return is_endpoint_url(self.url)
 
 
 def split_provider(model_id: str) -> tuple[str, str | None]:
@@ -61,6 +80,12 @@ def split_provider(model_id: str) -> tuple[str, str | None]:
         if provider and "/" not in provider:
             return bare, provider
     return model_id, None
+
+
+def pinned_provider(model_id: str) -> str | None:
+    """The provider an ``id:provider`` model names; None for ``id`` and ``id:policy``."""
+    _bare, suffix = split_provider(model_id)
+    return suffix if suffix and suffix not in POLICIES else None
 
 
 class Router:
@@ -97,39 +122,79 @@ class Router:
             return "openai"
         return None
 
+    def _served_by(self, model: ModelConfig, engine: Engine) -> str:
+        if is_endpoint_url(self.base(model)) or engine == "toolkit":
+            return "endpoint"
+        return engine
+
+    def router_generate_target(self, model: ModelConfig, entry: ProviderEntry) -> Target:
+        """Raw-prompt completion through the router, by the provider ``entry`` names."""
+        bare, _ = split_provider(model.model)
+        routes = PROVIDERS[entry.provider]
+        assert routes.completions is not None
+        provider_id = entry.provider_id or bare
+        if entry.provider == HF_INFERENCE:
+            # hf-inference serves Hub ids as they are (its paths and bodies use them).
+            assert routes.legacy_completions is not None
+            legacy = route_url(self.router_base, routes, routes.legacy_completions, bare)
+            fallback = Target("router", textgen.TASK_ROUTE, legacy, legacy, "", HF_INFERENCE)
+            url = route_url(self.router_base, routes, routes.completions, bare)
+            return Target(
+                "router",
+                openai_compat.ROUTER_COMPLETIONS,
+                url,
+                url,
+                bare,
+                HF_INFERENCE,
+                fallback=fallback,
+            )
+        url = route_url(self.router_base, routes, routes.completions, provider_id)
+        return Target(
+            "router", openai_compat.ROUTER_COMPLETIONS, url, url, provider_id, entry.provider
+        )
+
+    def router_chat_target(self, model: ModelConfig, entry: ProviderEntry | None) -> Target:
+        """Chat through the router: the pinned provider's own route when its mapping is
+        known, else the router's routed chat (it picks or honours ``:provider``)."""
+        bare, suffix = split_provider(model.model)
+        routes = PROVIDERS.get(entry.provider) if entry is not None else None
+        if entry is not None and routes is not None:
+            # hf-inference serves Hub ids as they are (its paths and bodies use them).
+            provider_id = bare if entry.provider == HF_INFERENCE else entry.provider_id or bare
+            url = route_url(self.router_base, routes, routes.chat, provider_id)
+            return Target(
+                "router", openai_compat.ROUTER_CHAT, url, url, provider_id, entry.provider
+            )
+        url = f"{self.router_base}/v1/chat/completions"
+        served = suffix if suffix and suffix not in POLICIES else "router"
+        return Target("router", openai_compat.ROUTER_CHAT, url, url, model.model, served)
+
     def generate_target(self, model: ModelConfig, engine: Engine) -> Target:
+        """Raw-prompt completion on a server that is not the router."""
         base = self.base(model)
-        if engine == "router":
-            bare, provider = split_provider(model.model)
-            if provider and provider not in _ROUTER_POLICIES and provider != "hf-inference":
-                raise UnsupportedOperationError(
-                    f"raw-prompt generation is not available for a model pinned to provider "
-                    f"'{provider}' through the router (only chat is); use a model served by "
-                    "hf-inference, an Inference Endpoint or TGI for autocomplete",
-                    model=model.name,
-                    model_id=model.model,
-                )
-            url = f"{base}/hf-inference/models/{quote(bare, safe='/')}"
-            return Target(engine, "textgen", url, url, True, "", False, None)
+        served = self._served_by(model, engine)
         if engine == "tgi":
             root = _strip_v1(base)
             return Target(
                 engine,
-                "textgen",
+                textgen.TGI_NATIVE,
                 f"{root}/generate",
                 f"{root}/generate_stream",
-                False,
                 "",
-                True,
-                f"{root}/info",
+                served,
+                info_url=f"{root}/info",
             )
         if engine == "toolkit":
-            return Target(engine, "textgen", base, base, True, "", False, None)
+            return Target(engine, textgen.TASK_ROUTE, base, base, "", served)
+        if engine == "router":
+            raise AssertionError("router targets need the provider mapping")
         url = join_v1(base, "completions")
-        return Target(engine, "openai-completions", url, url, False, model.model, False, None)
+        return Target(engine, openai_compat.SERVER_COMPLETIONS, url, url, model.model, served)
 
     def chat_target(self, model: ModelConfig, engine: Engine) -> Target:
+        """Chat on a server that is not the router."""
         base = self.base(model)
+        served = self._served_by(model, engine)
         if engine == "toolkit":
             raise UnsupportedOperationError(
                 "this endpoint serves raw text generation only (no /v1/chat/completions); "
@@ -137,12 +202,42 @@ class Router:
                 model=model.name,
                 model_id=model.model,
             )
+        if engine == "router":
+            raise AssertionError("router targets come from router_chat_target")
         url = join_v1(base, "chat/completions")
         if engine == "tgi":
             root = _strip_v1(base)
-            return Target(engine, "openai-chat", url, url, False, "tgi", True, f"{root}/info")
-        return Target(engine, "openai-chat", url, url, False, model.model, False, None)
+            return Target(
+                engine, openai_compat.TGI_CHAT, url, url, "tgi", served, info_url=f"{root}/info"
+            )
+        return Target(engine, openai_compat.SERVER_CHAT, url, url, model.model, served)
 
 
 def _strip_v1(base: str) -> str:
     return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def unsent_options(model: ModelConfig) -> str | None:
+    """Which of the model's ``defaultCompletionOptions`` never reach its server, and why
+    (for ``check-config``); None when every option is sent."""
+    if model.is_local or not Router().is_router(model):
+        return None  # TGI, OpenAI-compatible servers, llama.cpp: every option is sent
+    options = model.defaultCompletionOptions
+    dropped = [
+        name
+        for name, value in (
+            ("topK", options.topK),
+            ("repetitionPenalty", options.repetitionPenalty),
+        )
+        if value is not None
+    ]
+    notes = []
+    if dropped:
+        notes.append(
+            f"{', '.join(dropped)} not sent: the router's providers take OpenAI's sampling "
+            "fields only (temperature, topP, maxTokens, stop)"
+        )
+    limit = openai_compat.ROUTER_CHAT.stop_cap
+    if limit is not None and options.stop and len(options.stop) > limit:
+        notes.append(f"only the first {limit} stop sequences are sent (the router's limit)")
+    return "; ".join(notes) or None

@@ -13,23 +13,29 @@ inside a 200 stream.
 TGI validation rules are applied here: temperature 0 → ``do_sample: false``, ``top_p``
 outside (0, 1) dropped, non-positive ``top_k``/``repetition_penalty`` dropped, at most
 ``max_stop_sequences`` stops, and ``max_new_tokens`` kept within ``max_total_tokens``.
+
+Two wire-format objects: ``TGI_NATIVE`` (``/generate``: an object answer; asks for
+``details`` to learn the finish reason and token counts) and ``TASK_ROUTE``
+(hf-inference's legacy route and ``POST /``: ``"stream"`` in the body, an array
+answer, counts from the ``x-prompt-tokens``/``x-generated-tokens`` headers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .types import DEFAULT_MAX_STOP_SEQUENCES, GenerationParams, ServerLimits, StreamPiece
-
-# Without a tokenizer, assume about 3 characters per token: code tokenizes densely, and
-# over-estimating the prompt only shortens the answer a little, while under-estimating
-# earns a 422.
-CHARS_PER_TOKEN_ESTIMATE = 3
-
-
-def estimate_tokens(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN_ESTIMATE)
+from ..prompting.tokens import estimate_tokens
+from .types import (
+    DEFAULT_MAX_STOP_SEQUENCES,
+    GenerationParams,
+    ServerLimits,
+    StreamPiece,
+    Usage,
+    normalise_finish_reason,
+)
+from .wire import Payload, Shaping, header_int
 
 
 def parameters(
@@ -74,17 +80,33 @@ def parameters(
     return out
 
 
-def request_body(prompt: str, parameters: dict[str, Any], *, stream: bool) -> dict[str, Any]:
-    return {"inputs": prompt, "parameters": parameters, "stream": stream}
+def _details(data: dict[str, Any]) -> tuple[str | None, int | None]:
+    details = data.get("details")
+    if not isinstance(details, dict):
+        return None, None
+    tokens = details.get("generated_tokens")
+    return (
+        normalise_finish_reason(details.get("finish_reason")),
+        tokens if isinstance(tokens, int) else None,
+    )
 
 
-def parse_response(data: Any) -> str:
+def parse_response(data: Any, headers: Mapping[str, str] | None = None) -> StreamPiece:
     """``[{"generated_text"}]`` (hf-inference, ``/``) or ``{"generated_text"}`` (``/generate``)."""
     if isinstance(data, list) and data:
         data = data[0]
-    if isinstance(data, dict) and isinstance(data.get("generated_text"), str):
-        return str(data["generated_text"])
-    raise ValueError("no generated_text in the response")
+    if not isinstance(data, dict) or not isinstance(data.get("generated_text"), str):
+        raise ValueError("no generated_text in the response")
+    finish, generated = _details(data)
+    headers = headers or {}
+    prompt_tokens = header_int(headers, "x-prompt-tokens")
+    generated = generated if generated is not None else header_int(headers, "x-generated-tokens")
+    usage = (
+        Usage(prompt_tokens, generated)
+        if prompt_tokens is not None or generated is not None
+        else None
+    )
+    return StreamPiece(str(data["generated_text"]), True, finish_reason=finish, usage=usage)
 
 
 def parse_stream_event(data: Any) -> StreamPiece:
@@ -104,7 +126,56 @@ def parse_stream_event(data: Any) -> StreamPiece:
         text = token["text"]
     elif token is None and "generated_text" not in data:
         raise ValueError("stream event has neither token nor generated_text")
-    return StreamPiece(text=text, done=data.get("generated_text") is not None)
+    done = data.get("generated_text") is not None
+    finish, generated = _details(data) if done else (None, None)
+    usage = Usage(None, generated) if generated is not None else None
+    return StreamPiece(text=text, done=done, finish_reason=finish, usage=usage)
+
+
+@dataclass(frozen=True)
+class TextGenerationFormat:
+    """``{"inputs", "parameters"}``; ``stream_in_body``: the route reads ``"stream"``
+    from the body (hf-inference, ``POST /``) rather than from a separate path."""
+
+    name: str
+    stream_in_body: bool
+    details: bool
+    chat: bool = False
+
+    def body(
+        self,
+        model_field: str,
+        payload: Payload,
+        params: GenerationParams,
+        shaping: Shaping,
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        if not isinstance(payload, str):
+            raise TypeError("text generation takes a raw prompt")
+        out = parameters(
+            params,
+            shaping.limits,
+            payload,
+            dropped=shaping.dropped,
+            max_new_tokens_cap=shaping.max_tokens_cap,
+        )
+        if self.details and "details" not in shaping.dropped:
+            out["details"] = True
+        body: dict[str, Any] = {"inputs": payload, "parameters": out}
+        if self.stream_in_body:
+            body["stream"] = stream
+        return body
+
+    def parse(self, data: Any, headers: Mapping[str, str]) -> StreamPiece:
+        return parse_response(data, headers)
+
+    def parse_event(self, data: Any) -> StreamPiece:
+        return parse_stream_event(data)
+
+
+TGI_NATIVE = TextGenerationFormat("TGI native (/generate)", stream_in_body=False, details=True)
+TASK_ROUTE = TextGenerationFormat("text generation ({inputs, parameters})", True, False)
 
 
 def parse_info(data: Any) -> ServerLimits:

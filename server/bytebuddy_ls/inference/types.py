@@ -84,14 +84,60 @@ WaitCallback = Callable[[WaitEvent], None]
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Token counts a server reported for one answer (either may be unknown)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class StreamPiece:
-    """One decoded stream event: text to show, the end, or an error inside the stream."""
+    """One decoded answer event: text to show, the end, an error inside the stream, and
+    whatever the server said about how the answer ended and what it cost."""
 
     text: str = ""
     done: bool = False
     error: str | None = None
     error_type: str | None = None
     error_status: int | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+# What servers call "stopped because the token limit was reached".
+_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_length"})
+
+
+def normalise_finish_reason(reason: object) -> str | None:
+    """``length`` | ``stop`` | another server word; TGI's ``eos_token`` and
+    ``stop_sequence`` both mean ``stop``."""
+    if not isinstance(reason, str) or not reason:
+        return None
+    if reason in _LENGTH_REASONS:
+        return "length"
+    if reason in ("eos_token", "stop_sequence", "end_turn", "eos"):
+        return "stop"
+    return reason
+
+
+class Answer(str):
+    """A whole answer's text, carrying how it ended.
+
+    A ``str`` so callers that only want the text use it as one; ``finish_reason`` is
+    ``"length"`` when the answer was cut by the token limit (``truncated``), ``"stop"``
+    when the model ended it, None when the server did not say."""
+
+    finish_reason: str | None
+
+    def __new__(cls, text: str, finish_reason: str | None = None) -> Answer:
+        answer = super().__new__(cls, text)
+        answer.finish_reason = finish_reason
+        return answer
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
 
 
 # TGI's launcher default (--max-stop-sequences 4) and OpenAI's limit: the cap when a

@@ -10,9 +10,10 @@ Messages are ``(role, content)`` tuples with role ``system``, ``user`` or ``assi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from bytebuddy_ls.prompting.templates import render_template
 from bytebuddy_ls.prompting.tokens import estimate_tokens, tokens_to_bytes, utf8_length
 
 Message = tuple[str, str]
@@ -38,55 +39,6 @@ CONTEXT_BUDGET_SHARE = 0.5
 
 # ---------------------------------------------------------------------------
 # Templates
-
-
-_SECTION = re.compile(
-    r"\{\{\s*(?:#if\s+(?P<if>\w+)|(?P<kind>[#^])\s*(?P<name>\w+))\s*\}\}"
-    r"(?P<body>(?:(?!\{\{\s*[#^]).)*?)"
-    r"\{\{\s*/\s*(?:if|(?P=name))\s*\}\}",
-    re.DOTALL,
-)
-_VARIABLE = re.compile(r"\{\{\{\s*(\w+)\s*\}\}\}|\{\{\s*(\w+)\s*\}\}")
-_ELSE = re.compile(r"\{\{\s*else\s*\}\}")
-
-
-def render_template(template: str, variables: Mapping[str, str]) -> str:
-    """Fill a Mustache/Handlebars-style prompt template.
-
-    ``{{name}}`` and ``{{{name}}}`` both insert the raw value (code is never escaped);
-    names match case-insensitively. Sections render their body when the variable is
-    non-empty: ``{{#if name}}…{{else}}…{{/if}}``, ``{{#name}}…{{/name}}``, and the
-    inverted ``{{^name}}…{{/name}}``. Unknown names are left as written, so a typo shows.
-    """
-    values = {key.lower(): value for key, value in variables.items()}
-
-    def section(match: re.Match[str]) -> str:
-        name = (match["if"] or match["name"]).lower()
-        present = bool(values.get(name, "").strip())
-        if match["kind"] == "^":
-            present = not present
-        parts = _ELSE.split(match["body"], maxsplit=1)
-        then = parts[0]
-        otherwise = parts[1] if len(parts) > 1 else ""
-        return then if present else otherwise
-
-    previous = None
-    while previous != template:  # innermost sections first, until none is left
-        previous = template
-        template = _SECTION.sub(section, template)
-
-    def variable(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name.lower(), match.group(0))
-
-    return _VARIABLE.sub(variable, template)
-
-
-def template_variables(template: str) -> set[str]:
-    """The variable names a template uses (lowercased), to warn about unknown ones."""
-    names = {(m.group(1) or m.group(2)).lower() for m in _VARIABLE.finditer(template)}
-    names |= {(m["if"] or m["name"]).lower() for m in _SECTION.finditer(template)}
-    return names - {"else"}
 
 
 # ---------------------------------------------------------------------------

@@ -36,9 +36,9 @@ from bytebuddy_ls.prompting.chat import (
     chat_format_for,
     fenced,
     render_messages,
-    render_template,
 )
-from bytebuddy_ls.prompting.merge import split_lines
+from bytebuddy_ls.prompting.lines import split_lines
+from bytebuddy_ls.prompting.templates import render_template
 
 # Text around the selection shown to the edit model, per side, in characters (whole
 # lines nearest the selection are kept).

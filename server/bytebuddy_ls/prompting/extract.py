@@ -8,11 +8,20 @@ it to the document's indentation, tabs, line endings and trailing newline.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
-from bytebuddy_ls.prompting.merge import detect_eol, normalize_eol
+from bytebuddy_ls.prompting.lines import (
+    TAB_WIDTH,
+    detect_eol,
+    detect_indent_unit,
+    indent_step,
+    indent_width,
+    leading_whitespace,
+    normalize_eol,
+    spaces_to_tabs,
+    tabs_to_spaces,
+)
 
 # An opening fence: up to 3 spaces (models sometimes indent more inside lists, so any
 # indentation is accepted), 3+ backticks or tildes, then an optional info string.
@@ -182,45 +191,6 @@ def _unfenced_code(answer: str) -> str | None:
 # Indentation
 
 
-def leading_whitespace(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def detect_indent_unit(text: str) -> str:
-    """The document's indentation step: a tab, or the most common space step (default 4)."""
-    tabs = spaces = 0
-    steps: dict[int, int] = {}
-    previous = 0
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        indent = leading_whitespace(line)
-        if indent.startswith("\t"):
-            tabs += 1
-        elif indent:
-            spaces += 1
-        width = len(indent.expandtabs(4))
-        if not indent.startswith("\t") and width != previous:
-            step = abs(width - previous)
-            steps[step] = steps.get(step, 0) + 1
-        previous = width
-    if tabs > spaces:
-        return "\t"
-    if not steps:
-        return "    "
-    best = max(sorted(steps), key=lambda step: steps[step])
-    return " " * max(1, min(best, 8))
-
-
-def _code_indent_unit(lines: list[str]) -> int:
-    """Width of one indentation level in space-indented code (gcd of indent widths)."""
-    widths = [len(leading_whitespace(line)) for line in lines if line.strip()]
-    step = 0
-    for width in widths:
-        step = math.gcd(step, width)
-    return step or 4
-
-
 def _convert_indent(lines: list[str], unit: str) -> list[str]:
     """Re-express each line's leading whitespace in ``unit`` steps (tabs vs spaces)."""
     uses_tabs = unit == "\t"
@@ -228,19 +198,9 @@ def _convert_indent(lines: list[str], unit: str) -> list[str]:
     if uses_tabs == code_uses_tabs:
         return lines
     if uses_tabs:
-        step = _code_indent_unit([line.replace("\t", "    ") for line in lines])
-        converted = []
-        for line in lines:
-            indent = leading_whitespace(line).expandtabs(step)
-            levels, rest = divmod(len(indent), step)
-            converted.append("\t" * levels + " " * rest + line.lstrip(" \t"))
-        return converted
-    return [
-        unit * len(leading_whitespace(line)) + line.lstrip(" \t")
-        if set(leading_whitespace(line)) <= {"\t"}
-        else leading_whitespace(line).replace("\t", unit) + line.lstrip(" \t")
-        for line in lines
-    ]
+        step = indent_step(lines)
+        return [spaces_to_tabs(line, step) for line in lines]
+    return [tabs_to_spaces(line, unit) for line in lines]
 
 
 def _common_indent(lines: list[str]) -> str:
@@ -348,9 +308,9 @@ def _dedent_mirrored(code_lines: list[str], selection_lines: list[str], prefix_w
     selected_later = [line for line in selection_lines[1:] if line.strip()]
     if not later:
         return "\n".join(code_lines)
-    code_min = min(len(leading_whitespace(line).expandtabs(4)) for line in later)
+    code_min = min(indent_width(line) for line in later)
     if selected_later:
-        selection_min = min(len(leading_whitespace(line).expandtabs(4)) for line in selected_later)
+        selection_min = min(indent_width(line) for line in selected_later)
         relative = selection_min - prefix_width
         mirrored = abs(code_min - selection_min) < abs(code_min - relative)
     else:
@@ -365,7 +325,7 @@ def _dedent_mirrored(code_lines: list[str], selection_lines: list[str], prefix_w
 
 
 def _remove_columns(line: str, width: int) -> str:
-    indent = leading_whitespace(line).expandtabs(4)
+    indent = leading_whitespace(line).expandtabs(TAB_WIDTH)
     return indent[width:] + line.lstrip(" \t")
 
 

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .templates import literal_text, mentions, render_template
+
 PromptKind = Literal["fim", "prefix", "chat"]
 
 # Markers for where the prefix and suffix go in a family's template segments.
@@ -208,7 +210,7 @@ def build_autocomplete_prompt(
     """The prompt for one autocomplete request.
 
     ``template`` is ``promptTemplates.autocomplete``: it overrides the family table (see
-    ``render_template`` for its variables). ``chat_only`` forces the hole-filling chat
+    ``render_fim_template`` for its variables). ``chat_only`` forces the hole-filling chat
     prompt, for transports that only speak chat completions (e.g. the router's
     OpenAI-compatible route). ``filename`` should be workspace-relative when possible.
     """
@@ -221,7 +223,7 @@ def build_autocomplete_prompt(
             family=None,
         )
     if template is not None:
-        rendered = render_template(
+        rendered = render_fim_template(
             template,
             prefix=prefix,
             suffix=suffix,
@@ -230,7 +232,7 @@ def build_autocomplete_prompt(
             repo_name=repo_name,
         )
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
-        kind: PromptKind = "fim" if _mentions(template, "suffix") else "prefix"
+        kind: PromptKind = "fim" if mentions(template, "suffix") else "prefix"
         return AutocompletePrompt(
             kind=kind, prompt=rendered, stop=stop, family=family.name if family else None
         )
@@ -252,10 +254,7 @@ def _qwen_header(filename: str | None, repo_name: str | None) -> str:
     return f"{repo}<|file_sep|>{filename}\n"
 
 
-_TEMPLATE_VARIABLE = re.compile(r"\{\{\{\s*(\w+)\s*\}\}\}|\{\{\s*(\w+)\s*\}\}")
-
-
-def render_template(
+def render_fim_template(
     template: str,
     *,
     prefix: str,
@@ -264,13 +263,8 @@ def render_template(
     language: str | None,
     repo_name: str | None = None,
 ) -> str:
-    """Fill a mustache-like autocomplete template in one pass.
-
-    ``{{{name}}}`` and ``{{name}}`` (inner spaces allowed) both insert the raw value: code
-    is never HTML-escaped. Variables: prefix, suffix, filename (alias filepath), language,
-    reponame (alias repo_name). Unknown names are left as written so a typo is visible in
-    the debug log; sections (``{{#x}}``) are not supported.
-    """
+    """Fill an autocomplete template (see :func:`templates.render_template`). Variables:
+    prefix, suffix, filename (alias filepath), language, reponame (alias repo_name)."""
     values = {
         "prefix": prefix,
         "suffix": suffix,
@@ -280,19 +274,7 @@ def render_template(
         "reponame": repo_name or "",
         "repo_name": repo_name or "",
     }
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name.lower(), match.group(0))
-
-    return _TEMPLATE_VARIABLE.sub(substitute, template)
-
-
-def _mentions(template: str, variable: str) -> bool:
-    return any(
-        (m.group(1) or m.group(2)).lower() == variable
-        for m in _TEMPLATE_VARIABLE.finditer(template)
-    )
+    return render_template(template, values)
 
 
 # Control-looking tokens in a template's literal text: <fim_prefix>, <|x|>, <｜x｜>, [SUFFIX].
@@ -300,7 +282,7 @@ _CONTROL_TOKEN = re.compile(r"<\|?[A-Za-z_▁][\w▁]*\|?>|<｜[^｜<>\s]{1,40}�
 
 
 def _template_tokens(template: str) -> tuple[str, ...]:
-    literal = _TEMPLATE_VARIABLE.sub(" ", template)
+    literal = literal_text(template)
     return _unique(tuple(m.group(0) for m in _CONTROL_TOKEN.finditer(literal)))
 
 
@@ -335,7 +317,7 @@ def _chat_messages(
     repo_name: str | None,
 ) -> list[tuple[str, str]]:
     if template is not None:
-        user = render_template(
+        user = render_fim_template(
             template,
             prefix=prefix,
             suffix=suffix,

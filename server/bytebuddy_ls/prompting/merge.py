@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_EOL = re.compile(r"\r\n|\r|\n")
+from .blocks import block_end, is_closer
+from .lines import detect_eol, indent_width, normalize_eol, split_lines
 
 # Guard thresholds: refuse a result that deletes more than this many lines the code
 # block never mentioned, or this share of the file's non-blank lines (the share only
@@ -31,22 +32,6 @@ GUARD_MIN_LINES = 8
 # A fragment "is the whole file" when it is this similar and this large relative to it.
 _WHOLE_FILE_SIMILARITY = 0.8
 _WHOLE_FILE_SIZE_SHARE = 0.8
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their terminators; ``"".join(split_lines(t)) == t`` always holds."""
-    return _LINE.findall(text)
-
-
-def detect_eol(text: str) -> str:
-    """The document's line ending: the first one it uses, ``\\n`` when it has none."""
-    match = _EOL.search(text)
-    return match.group(0) if match else "\n"
-
-
-def normalize_eol(text: str, eol: str) -> str:
-    """Every line terminator in ``text`` replaced by ``eol``."""
-    return _EOL.sub(eol, text)
 
 
 def _key(line: str) -> str:
@@ -238,21 +223,29 @@ _ELISION_WORDS = (
     rf"\b{_CODE_NOUN}\s+(?:remains?\s+|stays?\s+|is\s+|are\s+)?"
     rf"(?:unchanged|omitted|as\s+before|the\s+same)\b)"
 )
-_ELISION_PATTERNS = (
-    # "# ...", "// ... rest of the code", "/* ... */", "<!-- ... -->", "{/* ... */}"
-    re.compile(rf"^\s*{_COMMENT_START}\s*{_ELLIPSIS}", re.IGNORECASE),
-    # "// existing code here", "# rest of the file unchanged"
-    re.compile(rf"^\s*{_COMMENT_START}.*{_ELISION_WORDS}", re.IGNORECASE),
-    # "# (unchanged)", "// same as before"
-    re.compile(
-        rf"^\s*{_COMMENT_START}\W*(?:unchanged|omitted|same as before|as before)\W*$",
-        re.IGNORECASE,
-    ),
-    # "[...]", "[…]"
-    re.compile(rf"^\s*\[\s*{_ELLIPSIS}\s*\]\s*$"),
-    # "... existing code ..." without a comment marker
-    re.compile(rf"^\s*{_ELLIPSIS}\s*{_ELISION_WORDS}", re.IGNORECASE),
-)
+
+
+@functools.cache
+def _elision_patterns() -> tuple[re.Pattern[str], ...]:
+    # Compiled on first use: these case-insensitive alternations cost more to compile
+    # than the rest of the module, and only applying a code block needs them.
+    return (
+        # "# ...", "// ... rest of the code", "/* ... */", "<!-- ... -->", "{/* ... */}"
+        re.compile(rf"^\s*{_COMMENT_START}\s*{_ELLIPSIS}", re.IGNORECASE),
+        # "// existing code here", "# rest of the file unchanged"
+        re.compile(rf"^\s*{_COMMENT_START}.*{_ELISION_WORDS}", re.IGNORECASE),
+        # "# (unchanged)", "// same as before"
+        re.compile(
+            rf"^\s*{_COMMENT_START}\W*(?:unchanged|omitted|same as before|as before)\W*$",
+            re.IGNORECASE,
+        ),
+        # "[...]", "[…]"
+        re.compile(rf"^\s*\[\s*{_ELLIPSIS}\s*\]\s*$"),
+        # "... existing code ..." without a comment marker
+        re.compile(rf"^\s*{_ELLIPSIS}\s*{_ELISION_WORDS}", re.IGNORECASE),
+    )
+
+
 _BARE_ELLIPSIS = re.compile(rf"^\s*{_ELLIPSIS}\s*$")
 # A bare "..." line is valid code in these languages (Python's Ellipsis body).
 _ELLIPSIS_IS_CODE = frozenset({"python", "py", "pyi", "cython"})
@@ -267,7 +260,7 @@ def elision_lines(
     found: list[int] = []
     for index, line in enumerate(split_lines(fragment)):
         stripped = line.rstrip("\r\n")
-        is_placeholder = any(p.search(stripped) for p in _ELISION_PATTERNS) or (
+        is_placeholder = any(p.search(stripped) for p in _elision_patterns()) or (
             not bare_is_code and _BARE_ELLIPSIS.match(stripped) is not None
         )
         if is_placeholder and _key(stripped) not in existing:
@@ -292,37 +285,8 @@ def has_elisions(
 # Locating a fragment in a document
 
 
-def _indent_width(line: str) -> int:
-    expanded = line.expandtabs(4)
-    return len(expanded) - len(expanded.lstrip())
-
-
 def _non_blank(lines: Sequence[str]) -> list[int]:
     return [i for i, line in enumerate(lines) if line.strip()]
-
-
-_CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac", "</")
-
-
-def _block_end(lines: Sequence[str], start: int) -> int:
-    """End (exclusive) of the block whose header is ``lines[start]``, by indentation.
-
-    The body is every following line indented deeper (blank lines included when more
-    body follows); a closing line at the header's indent (``}``, ``end``…) belongs to it.
-    """
-    header_indent = _indent_width(lines[start])
-    last_body = start
-    for index in range(start + 1, len(lines)):
-        line = lines[index]
-        if not line.strip():
-            continue
-        if _indent_width(line) > header_indent:
-            last_body = index
-            continue
-        if _indent_width(line) == header_indent and line.strip().startswith(_CLOSERS):
-            last_body = index
-        break
-    return last_body + 1
 
 
 def _fragment_is_one_block(lines: Sequence[str]) -> bool:
@@ -330,13 +294,13 @@ def _fragment_is_one_block(lines: Sequence[str]) -> bool:
     rows = _non_blank(lines)
     if len(rows) < 2:
         return False
-    header_indent = _indent_width(lines[rows[0]])
+    header_indent = indent_width(lines[rows[0]])
     for position, row in enumerate(rows[1:], start=1):
-        width = _indent_width(lines[row])
+        width = indent_width(lines[row])
         if width > header_indent:
             continue
         is_last = position == len(rows) - 1
-        if not (is_last and width == header_indent and lines[row].strip().startswith(_CLOSERS)):
+        if not (is_last and width == header_indent and is_closer(lines[row])):
             return False
     return True
 
@@ -363,15 +327,15 @@ def locate_fragment(document: str, fragment: str) -> tuple[int, int] | None:
     start = starts[0]
     if len(frag_rows) == 1:
         return start, start + 1
-    relative = _indent_width(last) - _indent_width(first)
-    base = _indent_width(doc_lines[start])
+    relative = indent_width(last) - indent_width(first)
+    base = indent_width(doc_lines[start])
     one_block = _fragment_is_one_block(frag_lines)
     # A block (e.g. a function) never reaches past the document's block with the same
     # header: a matching last line further down belongs to other code.
-    stop = _block_end(doc_lines, start) if one_block else len(doc_lines)
+    stop = block_end(doc_lines, start) if one_block else len(doc_lines)
     for index in range(start + 1, stop):
         line = doc_lines[index]
-        if _key(line) == last_key and _indent_width(line) - base == relative:
+        if _key(line) == last_key and indent_width(line) - base == relative:
             return start, index + 1
     return (start, stop) if one_block else None
 

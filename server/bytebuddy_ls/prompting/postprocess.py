@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .fim import GENERIC_SPECIAL_TOKENS
+from .lines import eol_near, indent_step, leading_whitespace, spaces_to_tabs, tabs_to_spaces
 
 DEFAULT_MAX_LINES = 16
 
@@ -191,7 +192,7 @@ class _Cursor:
             line_above,
             line_below,
             normalized,
-            _detect_eol(prefix, suffix),
+            eol_near(prefix, suffix),
         )
 
     @property
@@ -201,16 +202,6 @@ class _Cursor:
     @property
     def in_indentation(self) -> bool:
         return not self.line_prefix.strip()
-
-
-def _detect_eol(prefix: str, suffix: str) -> str:
-    newline = prefix.rfind("\n")
-    if newline >= 0:
-        return "\r\n" if newline > 0 and prefix[newline - 1] == "\r" else "\n"
-    newline = suffix.find("\n")
-    if newline >= 0:
-        return "\r\n" if newline > 0 and suffix[newline - 1] == "\r" else "\n"
-    return "\n"
 
 
 def wants_multiline(prefix: str, suffix: str, language: str | None) -> bool:
@@ -370,42 +361,20 @@ def _fix_leading(text: str, cursor: _Cursor) -> str:
     return text
 
 
-def _leading_whitespace(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def _fix_indentation(text: str, cursor: _Cursor, indent_unit: str | None, reindent: bool) -> str:
     if "\n" not in text:
         return text
     first, *rest = text.split("\n")
     if reindent and cursor.cursor_indent:
-        widths = [len(_leading_whitespace(line)) for line in rest if line.strip()]
+        widths = [len(leading_whitespace(line)) for line in rest if line.strip()]
         if widths and min(widths) == 0:
             rest = [cursor.cursor_indent + line if line.strip() else line for line in rest]
     if indent_unit == "\t":
-        spaced = [
-            len(_leading_whitespace(line)) for line in rest if line.strip() and line.startswith(" ")
-        ]
-        width = min((w for w in spaced if w > 1), default=4)
-        rest = [_spaces_to_tabs(line, width) for line in rest]
+        step = indent_step(line for line in rest if line.startswith(" "))
+        rest = [spaces_to_tabs(line, step) for line in rest]
     elif indent_unit and not indent_unit.strip(" "):
-        rest = [_tabs_to(line, indent_unit) for line in rest]
+        rest = [tabs_to_spaces(line, indent_unit) for line in rest]
     return "\n".join([first, *rest])
-
-
-def _spaces_to_tabs(line: str, width: int) -> str:
-    lead = _leading_whitespace(line)
-    if not lead or "\t" in lead:
-        return line
-    tabs, spaces = divmod(len(lead), width)
-    return "\t" * tabs + " " * spaces + line[len(lead) :]
-
-
-def _tabs_to(line: str, unit: str) -> str:
-    lead = _leading_whitespace(line)
-    if "\t" not in lead:
-        return line
-    return lead.replace("\t", unit) + line[len(lead) :]
 
 
 _WORD = re.compile(r"\w+")

@@ -196,6 +196,11 @@ function M.ask(question, opts)
       scroll_to_end(bufnr)
     end
     table.insert(M.messages, { role = "assistant", content = content })
+    last.truncated = type(result) == "table" and result.truncated == true
+    if last.truncated then
+      append(bufnr, "\n\n> ByteBuddy: the answer was cut at the model's token limit "
+        .. "(raise defaultCompletionOptions.maxTokens for longer answers).")
+    end
     if last.model then
       vim.b[bufnr].bytebuddy_model = last.model
     end

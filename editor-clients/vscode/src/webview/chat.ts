@@ -124,7 +124,9 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
         render(answer, message.id);
         const footer = document.createElement('div');
         footer.className = 'model';
-        footer.textContent = message.model;
+        footer.textContent = message.truncated
+          ? `${message.model} · cut at the token limit (raise maxTokens for longer answers)`
+          : message.model;
         answer.element.appendChild(footer);
       }
       break;

@@ -6,7 +6,7 @@ import type { FakeWebviewPanel } from './vscode-mock';
 const mocked = vscode as unknown as typeof import('./vscode-mock');
 const uri = vscode.Uri.file('/ws/pkg/main.py');
 
-function streamingServer(deltas: string[], final: { content: string; model: string }) {
+function streamingServer(deltas: string[], final: { content: string; model: string; truncated?: boolean }) {
   let progress: ((value: unknown) => void) | undefined;
   return {
     request: vi.fn(async (_method: string, _params: unknown): Promise<any> => {
@@ -64,6 +64,17 @@ describe('ChatPanel', () => {
       { type: 'delta', id: 1, text: 'lo' },
     ]);
     expect(posted.find((m) => m.type === 'assistantEnd')).toEqual({ type: 'assistantEnd', id: 1, content: 'Hello', model: 'test-chat' });
+  });
+
+  it('passes on that an answer was cut at the token limit', async () => {
+    const server = streamingServer([], { content: 'Partial', model: 'm', truncated: true });
+    panel = ChatPanel.show(vscode.Uri.file('/ext'), server, () => undefined);
+    await lastPanel().webview.receive({ type: 'ready' });
+    await lastPanel().webview.receive({ type: 'send', text: 'Q' });
+    const posted = lastPanel().webview.posted as Array<{ type: string }>;
+    expect(posted.find((m) => m.type === 'assistantEnd')).toEqual({
+      type: 'assistantEnd', id: 1, content: 'Partial', model: 'm', truncated: true,
+    });
   });
 
   it('keeps the conversation for follow-up questions', async () => {

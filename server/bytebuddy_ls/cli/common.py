@@ -1,0 +1,56 @@
+"""What every model-using command shares: quiet logging, the config (problems printed
+once to stderr), an inference client bound to the config's hosts, and a clean close."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..log import setup_logging
+
+if TYPE_CHECKING:
+    from ..config import LoadedConfig
+    from ..inference import InferenceClient, WaitEvent
+
+
+def load_config(path: str | None) -> LoadedConfig | None:
+    """The config for a command that needs a model, or None (the reason on stderr).
+    Logging is set to errors only: a problem is printed once, not logged as well."""
+    from ..config.report import load_or_report
+
+    setup_logging("error")
+    return load_or_report(path)
+
+
+@asynccontextmanager
+async def inference_client(loaded: LoadedConfig) -> AsyncIterator[InferenceClient]:
+    """An inference client that may talk to the hosts ``loaded`` names; closed after."""
+    from ..inference import HostPolicy, InferenceClient
+
+    client = InferenceClient(user_agent="cli")
+    client.set_host_policy(HostPolicy.for_config(loaded))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def print_wait(event: WaitEvent) -> None:
+    """A wait (model loading, endpoint waking, rate limit) as one line on stderr."""
+    print(f"… {event.message}", file=sys.stderr, flush=True)
+
+
+def fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; Ctrl+C exits with 130 like a shell would."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,103 @@
+"""The shapes of ByteBuddy's own LSP messages and command arguments, as attrs classes.
+
+pygls converts JSON into these with lsprotocol's converter (camelCase on the wire,
+snake_case here), exactly as it does for the standard LSP types: a command handler
+annotated ``(args: EditArgs)`` receives an ``EditArgs``, and a request whose params
+do not fit is answered with InvalidParams naming the field. Editors' clients send
+these shapes (``editor-clients/``); keep them in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from lsprotocol import types
+
+CHAT_METHOD = "bytebuddy/chat"
+MODELS_METHOD = "bytebuddy/models"
+STATUS_METHOD = "bytebuddy/status"
+
+EDIT_COMMAND = "bytebuddy.edit"
+APPLY_COMMAND = "bytebuddy.apply"
+RUN_ACTION_COMMAND = "bytebuddy.runAction"
+ACCEPT_COMMAND = "bytebuddy.acceptCompletion"
+TOGGLE_COMMAND = "bytebuddy.toggleAutocomplete"
+SELECT_MODEL_COMMAND = "bytebuddy.selectModel"
+RELOAD_COMMAND = "bytebuddy.reloadConfig"
+
+
+@attrs.define
+class EditArgs:
+    """``bytebuddy.edit``: rewrite ``range`` (empty: the enclosing block) as instructed.
+    Without an instruction the client is expected to ask the user for one."""
+
+    uri: str
+    range: types.Range
+    instruction: str | None = None
+
+
+@attrs.define
+class ApplyArgs:
+    """``bytebuddy.apply``: merge ``code`` into the document (into ``range`` if given)."""
+
+    uri: str
+    code: str
+    range: types.Range | None = None
+
+
+@attrs.define
+class RunActionArgs:
+    """``bytebuddy.runAction`` and a code action's ``data``: what resolve needs."""
+
+    id: str
+    uri: str
+    range: types.Range
+    version: int | None = None
+    diagnostics: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class AcceptCompletionArgs:
+    """``bytebuddy.acceptCompletion``: the suggestion the user accepted."""
+
+    id: str
+
+
+@attrs.define
+class SelectModelArgs:
+    """``bytebuddy.selectModel``: make the model ``name`` serve ``role`` first."""
+
+    role: str
+    name: str
+
+
+@attrs.define
+class ChatTurn:
+    role: str
+    content: str
+
+
+@attrs.define
+class ChatParams:
+    """``bytebuddy/chat`` params; see ``features/chat.py``."""
+
+    messages: list[ChatTurn]
+    text_document: types.TextDocumentIdentifier | None = None
+    range: types.Range | None = None
+    model: str | None = None
+    partial_result_token: types.ProgressToken | None = None
+    work_done_token: types.ProgressToken | None = None
+
+
+@attrs.define
+class ChatRequest:
+    id: int | str
+    params: ChatParams
+    method: str = CHAT_METHOD
+    jsonrpc: str = "2.0"
+
+
+# Request types pygls should structure ``bytebuddy/*`` messages with (the standard
+# methods' types come from lsprotocol).
+CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {CHAT_METHOD: ChatRequest}
