@@ -16,7 +16,8 @@ The Hub API too: ``GET /api/models/{id}`` (with or without
 ``expand[]=inferenceProviderMapping``) answers the model's provider mapping, set per
 model with ``.mappings[id] = {provider: {status, providerId, task}}`` (or
 ``/_test/config`` ``{"mappings": {...}}``); a model without one is served by
-hf-inference as text-generation under its own id.
+hf-inference as text-generation under its own id. The router's ``GET /v1/models/{id}``
+answers ``.router_models[id]`` (its ``providers`` list: pricing, throughput, latency).
 
 Use it three ways:
 - pytest: the async fixture ``hf_server`` (``.url``, ``.script(...)``, ``.configure(...)``,
@@ -207,6 +208,7 @@ class HFTestServer:
         self.info: dict[str, Any] = dict(DEFAULT_INFO)
         self.validate = True
         self.mappings: dict[str, dict[str, Any]] = {}
+        self.router_models: dict[str, list[dict[str, Any]]] = {}
         self.requests.clear()
         self.disconnects.clear()
 
@@ -227,6 +229,7 @@ class HFTestServer:
         info: dict[str, Any] | None = None,
         validate: bool | None = None,
         mappings: dict[str, dict[str, Any]] | None = None,
+        router_models: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         if engine is not None:
             if engine not in ("all", "tgi", "openai", "toolkit"):
@@ -238,6 +241,8 @@ class HFTestServer:
             self.validate = validate
         if mappings is not None:
             self.mappings.update(mappings)
+        if router_models is not None:
+            self.router_models.update(router_models)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -317,6 +322,12 @@ class HFTestServer:
                 return web.Response(status=200)
             if route == "hub-model":
                 return web.json_response(self._model_info(path[len("/api/models/"):]))
+            if route == "router-model":
+                model_id = path[len("/v1/models/"):]
+                if model_id not in self.router_models:
+                    return web.json_response({"error": "Model not found"}, status=404)
+                return web.json_response({"id": model_id, "object": "model",
+                                          "providers": self.router_models[model_id]})
             if text and body is None:
                 # axum answers malformed JSON with a plain-text 422.
                 return web.Response(status=422, text="Failed to deserialize the JSON body")
@@ -337,6 +348,8 @@ class HFTestServer:
         if method == "GET":
             if path.startswith("/api/models/"):
                 return "hub-model"
+            if path.startswith("/v1/models/"):
+                return "router-model"
             if path == "/info" and tgi:
                 return "info"
             if path in ("/health", "/") and engine != "openai":

@@ -401,3 +401,16 @@ async def test_special_end_token_never_surfaces_as_text(
     hf_server.script("return a<|endoftext|>junk")
     pieces = await collect(hf_client.stream_generate(make_model(hf_server.url), "x", P_DEFAULT))
     assert "".join(pieces) == "return a"
+
+
+async def test_stop_list_is_capped_only_by_a_limit_the_server_has(
+    hf_server: HFTestServer, hf_client: InferenceClient
+) -> None:
+    stops = ("<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "\n\n", "##")
+    server = make_model(hf_server.url, provider="openai", model="m")  # vLLM, llama.cpp: no cap
+    await hf_client.generate(server, "x", GenerationParams(stop=stops))
+    assert hf_server.requests[-1].json["stop"] == list(stops)  # the user's own stops too
+    hf_server.configure(info={"max_stop_sequences": 5})
+    tgi = make_model(hf_server.url)  # TGI says how many it takes
+    await hf_client.chat(tgi, MESSAGES, GenerationParams(stop=stops))
+    assert hf_server.requests[-1].json["stop"] == list(stops[:5])

@@ -5,6 +5,7 @@ answers that say when they were cut short or came back empty."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,32 @@ async def test_an_empty_chat_answer_is_an_error_not_a_success(
     ) as session:
         with pytest.raises(JsonRpcException, match="answered nothing"):
             await chat(session)
+
+
+async def test_ghost_text_from_a_waking_endpoint_answers_at_once_and_says_waking(
+    hf_server: HFTestServer, forward_proxy: Any, tmp_path: Path
+) -> None:
+    endpoint = "http://my-coder.us-east-1.aws.endpoints.huggingface.cloud"
+    config = {"models": [{"name": "ep", "provider": "huggingface-inference-endpoints",
+                          "model": "bigcode/starcoder2-7b", "apiBase": endpoint,
+                          "roles": ["autocomplete"]}]}
+    env = {"HTTP_PROXY": forward_proxy.url, "HF_TOKEN": "hf_endpointtest0123456789"}
+    async with running_server(
+        cwd=tmp_path, env=env, capabilities=inline_caps(), init_options={"config": config},
+    ) as session:
+        session.open(URI, TEXT)
+        assert await inline(session, 1, 4)  # warm: detected as TGI through the proxy
+        hf_server.script(status=503, body="")  # scaled to zero: its proxy answers 503
+        other = "file:///work/other.py"
+        session.open(other, "def sub(a, b):\n    \n")  # not an answer the cache holds
+        started = asyncio.get_running_loop().time()
+        result = await inline(session, 1, 4, invoked=False, uri=other)
+        assert result is None or not result.items
+        assert asyncio.get_running_loop().time() - started < 5  # not the 120 s wake-up
+        await session.wait_for(
+            lambda: any("waking" in (s.get("message") or "") for s in session.statuses),
+            5, "a waking status",
+        )
+        generations = [r for r in hf_server.requests if r.path == "/generate"]
+        assert "X-Scale-Up-Timeout" not in generations[-1].headers
+        assert set(forward_proxy.hosts) == {"my-coder.us-east-1.aws.endpoints.huggingface.cloud"}

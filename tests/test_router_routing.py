@@ -49,12 +49,38 @@ async def test_first_live_text_generation_provider_serves_autocomplete(
         featherless_ai=("text-generation", "live"),
         deepinfra=("text-generation", "live"),
     )})
+    # Without the router's figures, every policy keeps the user's order.
     for model_id in ("org/m", "org/m:fastest", "org/m:cheapest"):
         await hf_router_client.generate(router_model(model_id), "def f():", P)
         assert hf_server.requests[-1].path == "/featherless-ai/v1/completions"
         assert hf_server.requests[-1].json["model"] == "featherless_ai/m"
     await hf_router_client.generate(router_model("org/m:deepinfra"), "def f():", P)
     assert hf_server.requests[-1].path == "/deepinfra/v1/openai/completions"
+
+
+async def test_cheapest_and_fastest_rank_by_the_routers_figures(
+    hf_server: HFTestServer, hf_router_client: InferenceClient
+) -> None:
+    hf_server.configure(
+        mappings={"org/m": mapping(together=("text-generation", "live"),
+                                   novita=("text-generation", "live"),
+                                   deepinfra=("text-generation", "live"))},
+        router_models={"org/m": [
+            {"provider": "together", "status": "live", "pricing": {"input": 0.8, "output": 0.8},
+             "throughput": 90, "first_token_latency_ms": 300},
+            {"provider": "novita", "status": "live", "pricing": {"input": 0.2, "output": 0.3},
+             "throughput": 40, "first_token_latency_ms": 900},
+            {"provider": "deepinfra", "status": "error", "pricing": {"input": 0.0, "output": 0.0},
+             "throughput": 500},
+        ]},
+    )
+    await hf_router_client.generate(router_model("org/m:cheapest"), "x", P)
+    assert hf_server.requests[-1].path == "/novita/v3/openai/completions"
+    await hf_router_client.generate(router_model("org/m:fastest"), "x", P)
+    assert hf_server.requests[-1].path == "/together/v1/completions"
+    await hf_router_client.generate(router_model("org/m"), "x", P)  # the user's order
+    assert hf_server.requests[-1].path == "/together/v1/completions"
+    assert [r.path for r in hf_server.requests].count("/v1/models/org/m") == 1  # cached
 
 
 async def test_the_mapping_is_looked_up_once_for_many_completions(

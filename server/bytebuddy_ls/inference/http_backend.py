@@ -23,6 +23,7 @@ import math
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from cachetools import TLRUCache
@@ -48,7 +49,16 @@ from .errors import (
     error_from_response,
     json_or_none,
 )
-from .mapping import ProviderEntry, ProviderMappings, chat_providers, pick_raw_prompt
+from .mapping import (
+    MAPPING_TTL_S,
+    ProviderEntry,
+    ProviderMappings,
+    Score,
+    chat_providers,
+    pick_raw_prompt,
+    policy_ranking,
+    raw_prompt_capable,
+)
 from .metering import Meter
 from .policy import RetryPolicy, RetryState
 from .providers import HF_INFERENCE
@@ -108,6 +118,10 @@ class HttpBackend:
         self._raw_prompt: dict[str, bool] = {}
         self._told: set[str] = set()
         self.mappings = ProviderMappings(clock=clock)
+        # The router's /v1/models/{id} answers (pricing, speed), for :cheapest/:fastest.
+        self._router_models: TLRUCache[str, Any] = TLRUCache(
+            maxsize=256, ttu=lambda _k, _v, now: now + MAPPING_TTL_S, timer=clock
+        )
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -320,7 +334,27 @@ class HttpBackend:
         entry = pick_raw_prompt(entries, pinned)
         if entry is None:
             raise self._no_raw_prompt(model, entries, pinned)
+        if pinned is None and sum(e.live and raw_prompt_capable(e) for e in entries) > 1:
+            ranking = await self._policy_ranking(model)
+            entry = pick_raw_prompt(entries, None, ranking) or entry
         return entry
+
+    async def _policy_ranking(self, model: ModelConfig) -> dict[str, Score]:
+        """``:cheapest``/``:fastest``: the router's own pricing and speed figures for
+        the model (``GET {router}/v1/models/{id}``, cached like the mapping)."""
+        bare, policy = split_provider(model.model)
+        if policy not in ("cheapest", "fastest"):
+            return {}
+        cached = self._router_models.get(bare)
+        if cached is None:
+            url = f"{self.router.router_base}/v1/models/{quote(bare, safe='/')}"
+            try:
+                cached = await self.get_json(model, url) or {}
+            except InferenceError as exc:
+                logger.info("model '%s': no pricing from the router (%s)", model.name, exc)
+                cached = {}
+            self._router_models[bare] = cached
+        return policy_ranking(policy, cached)
 
     def _no_raw_prompt(
         self, model: ModelConfig, entries: tuple[ProviderEntry, ...], pinned: str | None

@@ -84,15 +84,64 @@ def raw_prompt_capable(entry: ProviderEntry) -> bool:
     return entry.task == TEXT_GENERATION and routes is not None and routes.completions is not None
 
 
-def pick_raw_prompt(entries: tuple[ProviderEntry, ...], pinned: str | None) -> ProviderEntry | None:
-    """The provider that serves raw-prompt completion, or None when none does."""
+Score = tuple[float, float]  # lower is better
+
+
+def pick_raw_prompt(
+    entries: tuple[ProviderEntry, ...],
+    pinned: str | None,
+    ranking: dict[str, Score] | None = None,
+) -> ProviderEntry | None:
+    """The provider that serves raw-prompt completion, or None when none does.
+
+    ``ranking`` (a policy's score per provider) reorders the live candidates; providers
+    it does not score keep the mapping's order after the scored ones."""
     if pinned is not None:
         chosen = next((e for e in entries if e.provider == pinned), None)
         if chosen is None and pinned == HF_INFERENCE:
             # hf-inference may host a model without a mapping row: the route says.
             return ProviderEntry(HF_INFERENCE, "", TEXT_GENERATION, "live")
         return chosen if chosen is not None and raw_prompt_capable(chosen) else None
-    return next((e for e in entries if e.live and raw_prompt_capable(e)), None)
+    candidates = [e for e in entries if e.live and raw_prompt_capable(e)]
+    if ranking:
+        unscored = (float("inf"), float("inf"))
+        candidates.sort(key=lambda e: ranking.get(e.provider, unscored))  # stable
+    return candidates[0] if candidates else None
+
+
+def policy_ranking(policy: str | None, router_model: Any) -> dict[str, Score]:
+    """Scores per provider for ``:cheapest`` (output, then input price per million
+    tokens) and ``:fastest`` (highest throughput, else lowest first-token latency),
+    from the router's ``GET /v1/models/{id}`` answer; {} when unknown."""
+    rows = router_model.get("providers") if isinstance(router_model, dict) else None
+    if policy not in ("cheapest", "fastest") or not isinstance(rows, list):
+        return {}
+    scores: dict[str, Score] = {}
+    for row in rows:
+        if not isinstance(row, dict) or row.get("status", "live") != "live":
+            continue
+        name = row.get("provider")
+        if not isinstance(name, str):
+            continue
+        if policy == "cheapest":
+            pricing = row.get("pricing")
+            if not isinstance(pricing, dict):
+                continue
+            output, given = _number(pricing.get("output")), _number(pricing.get("input"))
+            if output is not None:
+                scores[name] = (output, given or 0.0)
+        else:
+            throughput = _number(row.get("throughput"))
+            latency = _number(row.get("first_token_latency_ms"))
+            if throughput:
+                scores[name] = (-throughput, latency or 0.0)
+            elif latency is not None:
+                scores[name] = (0.0, latency)
+    return scores
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def chat_providers(entries: tuple[ProviderEntry, ...]) -> list[str]:

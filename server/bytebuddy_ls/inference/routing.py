@@ -9,7 +9,8 @@ provider mapping).
     (the router picks the provider); a pinned provider (``id:together``) →
     ``{router}/{provider}{chat route}`` with the provider's own model id, as the official
     clients send it;
-  - generate → the provider the Hub's mapping names (see ``mapping.pick_raw_prompt``):
+  - generate → the provider the Hub's mapping names (see ``mapping.pick_raw_prompt``;
+    ``:cheapest``/``:fastest`` rank the candidates by the router's ``/v1/models/{id}``):
     ``{router}/{provider}{completions route}`` with its provider id (``providers``
     table); hf-inference → ``/hf-inference/models/{id}/v1/completions``, falling back to
     the legacy ``{inputs, parameters}`` route on 404/405. No provider serves the model as

@@ -29,6 +29,7 @@ from ..config.schema import ModelConfig
 from ..log import logger
 
 CA_ENV_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_warned: set[str] = set()  # models already told their proxy/CA settings are ignored
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,13 @@ class TransportSettings:
         options = model.requestOptions
         proxy, ca_path = options.proxy, options.caBundlePath
         if restricted and (proxy or ca_path):
-            logger.warning(
-                "model '%s': requestOptions.proxy/caBundlePath are ignored in a workspace "
-                "config; set them in your own ~/.bytebuddy/config.yaml",
-                model.name,
-            )
+            if model.name not in _warned:
+                _warned.add(model.name)
+                logger.warning(
+                    "model '%s': requestOptions.proxy/caBundlePath are ignored in a workspace "
+                    "config; set them in your own ~/.bytebuddy/config.yaml",
+                    model.name,
+                )
             proxy = ca_path = None
         if ca_path is None:
             ca_path = next((os.environ[v] for v in CA_ENV_VARIABLES if os.environ.get(v)), None)
