@@ -12,14 +12,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run run-hf test test-python test-neovim test-vscode lint bench quality clean
+.PHONY: install run run-hf test test-deps test-python test-neovim test-vscode lint bench quality clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,local]'
+	$(PY) -m pip install -q -e '.[dev,local,embed]'
 	@touch $@
 
 # The main job, offline: check the environment, complete code in examples/ and ask a
@@ -39,7 +39,21 @@ lint: install
 	$(BIN)/ruff check server tests bench
 	$(BIN)/mypy
 
-test-python: install
+# Debian packages the Python tests start: redis-server (the shared usage ledger's tests
+# run a real one on loopback).
+TEST_APT_PACKAGES := redis-server
+
+test-deps:
+	@missing=$$(for p in $(TEST_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+
+test-python: install test-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-neovim:

@@ -513,7 +513,7 @@ def mode_entry(
             kind = "chat model" if is_chat_model(model_id) else "no FIM tokens"
             return f"n/a ({kind})"
         return entry
-    return "not run (no workspace context in the server yet)"
+    return "not run (the testbed does not set up workspace context yet)"
 
 
 # ----- running -----------------------------------------------------------------------
@@ -711,10 +711,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    if args.setup:
-        setup_sources()
+def parse_modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in MODES:
+            raise SystemExit(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    return modes
+
+
+def holes_for(args: argparse.Namespace) -> tuple[list[Hole], dict[str, Corpus]]:
+    """The holes of this run, shared out over the languages that have sources here."""
     languages = [name.strip() for name in args.languages.split(",") if name.strip()]
     missing_parsers = [name for name in languages if not parsers_available(name)]
     if missing_parsers:
@@ -735,12 +741,17 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     holes: list[Hole] = []
     for index, corpus in enumerate(sources.values()):
         holes += draw_holes(corpus, share + (1 if index < extra else 0), args.seed, index)
+    return holes, sources
+
+
+async def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.setup:
+        setup_sources()
+    holes, sources = holes_for(args)
 
     targets = [config_target(args.config)] if args.config else local_targets(args.local)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    for mode in modes:
-        if mode not in MODES:
-            raise SystemExit(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    modes = parse_modes(args.modes)
     runs: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     for target in targets:
@@ -761,16 +772,16 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
 
     report = make_report(args, holes, sources, runs, skipped)
-    table = markdown(runs, skipped)
+    publish(args, report)
+    return report
+
+
+def publish(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.markdown:
-        args.markdown.write_text(table + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(table)
-    return report
+        args.markdown.write_text(report["table"] + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else report["table"])
 
 
 def make_report(

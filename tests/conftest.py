@@ -1,9 +1,19 @@
 """Shared pytest fixtures."""
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
-# HF server, client fixtures, a forward proxy in front of the server
-pytest_plugins = ["tests.hf_server", "tests.inference_support", "tests.http_proxy"]
+import pytest
+
+# HF server, client fixtures, a forward proxy in front of the server, redis-server for the
+# shared usage ledger.
+pytest_plugins = [
+    "tests.hf_server",
+    "tests.inference_support",
+    "tests.http_proxy",
+    "tests.usage_support",
+]
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
@@ -20,3 +30,16 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes a usage ledger into the real home: servers started in-process, and
+    subprocesses inheriting the environment, keep their state in a temporary folder."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous

@@ -19,6 +19,11 @@ model with ``.mappings[id] = {provider: {status, providerId, task}}`` (or
 hf-inference as text-generation under its own id. The router's ``GET /v1/models/{id}``
 answers ``.router_models[id]`` (its ``providers`` list: pricing, throughput, latency).
 
+Embeddings: ``POST /hf-inference/models/{id}/pipeline/feature-extraction``, TEI
+``POST /embed`` and OpenAI-style ``POST [/{provider}]/v1/embeddings`` (deepinfra:
+``/v1/openai/embeddings``). Vectors are ``embedding_for(text)``: a hashed bag of words,
+so similar texts are near.
+
 Use it three ways:
 - pytest: the async fixture ``hf_server`` (``.url``, ``.script(...)``, ``.configure(...)``,
   ``.requests``, ``.disconnects``, ``.wait_for_disconnect()``, ``.reset()``);
@@ -85,6 +90,7 @@ DEFAULT_INFO: dict[str, Any] = {
 }
 _UNSET: Any = object()
 _GENERATION_ROUTES = ("textgen-array", "generate", "generate-stream", "chat", "completions")
+_EMBEDDING_ROUTES = ("feature-extraction", "tei-embed", "openai-embeddings")
 _TOKEN_SPLIT = re.compile(r"\s*\S+|\s+")
 # End-of-sequence tokens: like a real model, generation stops at the first one; TGI
 # streams it as a special token and leaves it out of ``generated_text``.
@@ -105,6 +111,23 @@ def server_tokens(text: str) -> int:
     """The test server's "tokenizer": 4 characters a token (the client must not assume
     fewer characters per token than this)."""
     return math.ceil(len(text) / 4)
+
+
+EMBEDDING_DIM = 32
+
+
+def embedding_for(text: str, normalize: bool = True) -> list[float]:
+    """The test server's embedding: words hashed into ``EMBEDDING_DIM`` buckets."""
+    import hashlib
+
+    vector = [0.0] * EMBEDDING_DIM
+    for word in re.findall(r"[a-z]+", text.lower()):
+        bucket = hashlib.blake2b(word.encode(), digest_size=2).digest()
+        vector[int.from_bytes(bucket, "big") % EMBEDDING_DIM] += 1.0
+    if normalize:
+        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+        vector = [x / norm for x in vector]
+    return vector
 
 
 def split_tokens(reply: str) -> list[str]:
@@ -320,6 +343,8 @@ class HFTestServer:
                 )
             if route == "health":
                 return web.Response(status=200)
+            if route in _EMBEDDING_ROUTES:
+                return self._embed(route, body)
             if route == "hub-model":
                 return web.json_response(self._model_info(path[len("/api/models/"):]))
             if route == "router-model":
@@ -359,6 +384,12 @@ class HFTestServer:
             return None
         if method != "POST":
             return None
+        if re.fullmatch(r"/hf-inference/models/.+/pipeline/feature-extraction", path):
+            return "feature-extraction" if engine == "all" else None
+        if path == "/embed" and engine in ("all", "tgi"):
+            return "tei-embed"
+        if re.fullmatch(r"(/[^/]+)?/v1(/openai)?/embeddings", path) and openai:
+            return "openai-embeddings"
         if path == "/":
             return "textgen-array" if engine in ("all", "tgi", "toolkit") else None
         if path == "/generate" and tgi:
@@ -373,6 +404,38 @@ class HFTestServer:
         if re.fullmatch(r"/hf-inference/models/[^/]+(/[^/]+)?", path) and engine == "all":
             return "textgen-array"
         return None
+
+    def _embed(self, route: str, body: Any) -> web.Response:
+        """Embeddings in each protocol's shape; malformed bodies get a 422 like TEI."""
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=422)
+        if route == "openai-embeddings":
+            texts = body.get("input")
+            if isinstance(texts, str):
+                texts = [texts]
+            if not isinstance(texts, list) or not isinstance(body.get("model"), str):
+                return web.json_response({"error": "'model' and 'input' required"}, status=422)
+            data = [
+                {"object": "embedding", "index": i, "embedding": embedding_for(t)}
+                for i, t in enumerate(texts)
+            ]
+            # Out of order on purpose: clients must place vectors by their index.
+            return web.json_response(
+                {"object": "list", "data": data[::-1], "model": body["model"],
+                 "usage": {"prompt_tokens": sum(server_tokens(t) for t in texts),
+                           "total_tokens": sum(server_tokens(t) for t in texts)}}
+            )
+        texts = body.get("inputs")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return web.json_response({"error": "'inputs' must be a string or strings",
+                                      "error_type": "Validation"}, status=422)
+        if route == "tei-embed" and len(texts) > self.info["max_client_batch_size"] * 8:
+            return web.json_response({"error": "batch size too large",
+                                      "error_type": "Validation"}, status=422)
+        normalize = body.get("normalize", True) is not False
+        return web.json_response([embedding_for(t, normalize) for t in texts])
 
     def _take_rule(self, path: str, generation: bool) -> Rule | None:
         for rule in self.rules:

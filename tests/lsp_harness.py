@@ -88,6 +88,7 @@ async def running_server(
     server_env.pop("HF_TOKEN", None)
     server_env.pop("HF_API_KEY", None)
     server_env.pop("BYTEBUDDY_CONFIG", None)
+    server_env.pop("XDG_STATE_HOME", None)  # the usage ledger goes under HOME, per test
     server_env.update(env or {})
     await client.start_io(
         sys.executable, "-m", "bytebuddy_ls", "serve", *(args or []), env=server_env, cwd=str(cwd)

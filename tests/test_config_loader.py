@@ -172,7 +172,7 @@ def test_unknown_keys_and_roles_are_warnings() -> None:
   - name: a
     provider: openai
     model: m
-    roles: [chat, embed]
+    roles: [chat, rerank, embed]
     colour: blue
     defaultCompletionOptions:
       nucleus: 3
@@ -183,9 +183,22 @@ context:
     messages = {(w.line, w.column, w.message) for w in loaded.warnings}
     assert (6, 5, "unknown key 'colour' (ignored)") in messages
     assert (8, 7, "unknown key 'nucleus' (ignored)") in messages
-    assert any(line == 5 and "role 'embed'" in msg for line, _, msg in messages)
+    assert any(line == 5 and "role 'rerank'" in msg for line, _, msg in messages)
     assert any(line == 9 and "'context' is not used" in msg for line, _, msg in messages)
-    assert loaded.config.models[0].roles == ("chat",)
+    assert loaded.config.models[0].roles == ("chat", "embed")
+
+
+def test_context_settings_are_read_and_checked() -> None:
+    loaded = load(
+        "models:\n  - {name: a, provider: openai, model: m}\n"
+        "context: {enabled: true, maxTokens: 512, exclude: ['dist/'], embeddings: off}\n"
+    )
+    assert loaded.config.context.maxTokens == 512
+    assert loaded.config.context.exclude == ["dist/"]
+    assert loaded.config.context.embeddings == "off"
+    with pytest.raises(ConfigError) as info:
+        load("models:\n  - {name: a, provider: openai, model: m}\ncontext: {maxTokens: -1}\n")
+    assert info.value.diagnostics[0].line == 3
 
 
 def test_secrets_never_printed_by_repr() -> None:

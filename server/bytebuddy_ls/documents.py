@@ -241,5 +241,9 @@ class DocumentStore:
     def get(self, uri: str) -> Document | None:
         return self._documents.get(uri)
 
+    def all(self) -> list[Document]:
+        """Open documents, most recently opened last."""
+        return list(self._documents.values())
+
     def __len__(self) -> int:
         return len(self._documents)

@@ -17,6 +17,8 @@ from lsprotocol import types
 CHAT_METHOD = "bytebuddy/chat"
 MODELS_METHOD = "bytebuddy/models"
 STATUS_METHOD = "bytebuddy/status"
+USAGE_METHOD = "bytebuddy/usage"
+CONTEXT_METHOD = "bytebuddy/context"
 
 EDIT_COMMAND = "bytebuddy.edit"
 APPLY_COMMAND = "bytebuddy.apply"
@@ -79,6 +81,18 @@ class ChatTurn:
 
 
 @attrs.define
+class ContextParams:
+    """``bytebuddy/context``: what the next prompt at ``position`` (or the start of
+    ``range``) would include; see ``features/context.py``."""
+
+    text_document: types.TextDocumentIdentifier
+    position: types.Position | None = None
+    range: types.Range | None = None
+    role: str = "autocomplete"
+    query: str | None = None
+
+
+@attrs.define
 class ChatParams:
     """``bytebuddy/chat`` params; see ``features/chat.py``."""
 
@@ -98,6 +112,36 @@ class ChatRequest:
     jsonrpc: str = "2.0"
 
 
+@attrs.define
+class UsageParams:
+    """``bytebuddy/usage``: usage since ``since`` (a duration like ``7d``, ``today``,
+    ``month`` or a date; default ``7d``) grouped by ``by`` (model, provider, role,
+    operation or day; default model)."""
+
+    since: str | None = None
+    by: str | None = None
+
+
+@attrs.define
+class UsageRequest:
+    id: int | str
+    params: UsageParams | None = None
+    method: str = USAGE_METHOD
+    jsonrpc: str = "2.0"
+
+
+@attrs.define
+class ContextRequest:
+    id: int | str
+    params: ContextParams
+    method: str = CONTEXT_METHOD
+    jsonrpc: str = "2.0"
+
+
 # Request types pygls should structure ``bytebuddy/*`` messages with (the standard
 # methods' types come from lsprotocol).
-CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {CHAT_METHOD: ChatRequest}
+CUSTOM_MESSAGE_TYPES: dict[str, type[Any]] = {
+    CHAT_METHOD: ChatRequest,
+    CONTEXT_METHOD: ContextRequest,
+    USAGE_METHOD: UsageRequest,
+}

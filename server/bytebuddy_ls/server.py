@@ -22,13 +22,16 @@ from .documents import DocumentStore
 from .features import register_features
 from .features.status import StatusReporter
 from .log import logger, redact
-from .protocol import ByteBuddyProtocol
+from .protocol import ByteBuddyProtocol, serve_stdio
 
 if TYPE_CHECKING:
     from .config import ConfigState
     from .config.settings import Settings
     from .features.autocomplete import Autocomplete
     from .inference import InferenceClient
+    from .usage.accounting import Accounting
+    from .usage.metrics import Metrics
+    from .workspace.engine import ContextEngine
 
 # Set to 1 to register bytebuddy/debug/stats (asyncio tasks, in-flight upstream calls).
 DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
@@ -37,7 +40,13 @@ DEBUG_REQUESTS_ENV = "BYTEBUDDY_DEBUG_REQUESTS"
 class ByteBuddyServer(LanguageServer):
     protocol: ByteBuddyProtocol
 
-    def __init__(self, *, config_flag: str | None = None, log_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_flag: str | None = None,
+        log_file: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         super().__init__(
             "bytebuddy-ls",
             __version__,
@@ -52,8 +61,11 @@ class ByteBuddyServer(LanguageServer):
         self._config: ConfigState | None = None
         self._inference: InferenceClient | None = None
         self._autocomplete: Autocomplete | None = None
+        self._accounting: Accounting | None = None
+        self.metrics = metrics
+        self._context_engine: ContextEngine | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._config_listeners: list[Callable[[], None]] = []
+        self._config_listeners: list[Callable[[], None]] = [self._usage_follows_config]
 
     # -- services, created on first use ------------------------------------------
 
@@ -91,6 +103,9 @@ class ByteBuddyServer(LanguageServer):
 
             follow_config()
             self.on_config_changed(follow_config)
+            accounting = self.accounting
+            inference.add_observer(accounting.observe)
+            inference.refusal = lambda model, role: accounting.refusal(model.name, role)
             self._inference = inference
         return self._inference
 
@@ -104,15 +119,59 @@ class ByteBuddyServer(LanguageServer):
                 self.config.chain,
                 debounce_ms=lambda: self.settings.autocomplete.debounceMs,
                 workspace_root=lambda: str(self.config.workspace_root or "") or None,
+                on_cache_hit=lambda model: self.accounting.cache_hit(model),
+                stopped_by=lambda model: self.accounting.refusal(model, "autocomplete"),
+                context=self.context_engine,
             )
             self.on_config_changed(autocomplete.clear_cache)
             self._autocomplete = autocomplete
         return self._autocomplete
 
+    @property
+    def accounting(self) -> Accounting:
+        """Usage ledger, cost, budgets, audit and metrics (created with the first config)."""
+        if self._accounting is None:
+            self._accounting = self._new_accounting()
+        return self._accounting
+
+    def _new_accounting(self) -> Accounting:
+        from .features.usage import create_accounting
+
+        accounting = create_accounting(self)
+        accounting.configure(self._config.loaded if self._config else None)
+        return accounting
+
+    def _usage_follows_config(self) -> None:
+        # Created with the first config, so budgets show in the status before any request.
+        if self._accounting is None:
+            self._accounting = self._new_accounting()
+        else:
+            self._accounting.configure(self.config.loaded)
+
+    def breaker_state(self, name: str) -> str:
+        """A model's circuit breaker (closed until the inference client exists)."""
+        return str(self._inference.model_health(name)["state"]) if self._inference else "closed"
+
+    def upstream_in_flight(self) -> int:
+        return self._inference.in_flight if self._inference else 0
+
+    @property
+    def context_engine(self) -> ContextEngine:
+        """Workspace context: cross-file snippets, the workspace index, the inspector."""
+        if self._context_engine is None:
+            from .workspace.engine import ContextEngine
+
+            self._context_engine = ContextEngine(
+                self.documents.all, lambda: self.config.workspace_root
+            )
+        return self._context_engine
+
     def forget_document(self, uri: str) -> None:
         """Drop per-document state kept outside the document store."""
         if self._autocomplete is not None:
             self._autocomplete.forget(uri)
+        if self._context_engine is not None:
+            self._context_engine.note_closed(uri)
 
     def model_extras(self, name: str) -> dict[str, Any]:
         """Per-model figures (health, shown/accepted) added to ``bytebuddy/models``."""
@@ -122,6 +181,11 @@ class ByteBuddyServer(LanguageServer):
         }
 
     # -- plumbing ----------------------------------------------------------------
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        if stdin is None and stdout is None and serve_stdio(self):
+            return
+        super().start_io(stdin, stdout)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background task, keeping a reference so it is not garbage-collected."""
@@ -158,12 +222,23 @@ class ByteBuddyServer(LanguageServer):
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self._context_engine is not None:
+            self._context_engine.stop_index()
         if self._inference is not None:
             await self._inference.aclose()
+        if self._accounting is not None:
+            await asyncio.to_thread(self._accounting.close)
+        if self.metrics is not None:
+            self.metrics.close()
 
 
-def build_server(*, config_flag: str | None = None, log_file: str | None = None) -> ByteBuddyServer:
-    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file)
+def build_server(
+    *,
+    config_flag: str | None = None,
+    log_file: str | None = None,
+    metrics: Metrics | None = None,
+) -> ByteBuddyServer:
+    server = ByteBuddyServer(config_flag=config_flag, log_file=log_file, metrics=metrics)
     register_features(server)
 
     @server.feature(types.SHUTDOWN)

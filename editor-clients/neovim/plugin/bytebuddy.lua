@@ -79,3 +79,17 @@ end, {
 command("ByteBuddyStatus", function()
   require("bytebuddy.commands").status()
 end, { desc = "ByteBuddy: server and suggestion state" })
+
+command("ByteBuddyUsage", function(cmd)
+  require("bytebuddy.usage").show(cmd.fargs[1], cmd.fargs[2])
+end, {
+  nargs = "*",
+  complete = function(_, line)
+    local usage = require("bytebuddy.usage")
+    return #vim.split(line, "%s+") <= 2 and usage.periods or usage.groupings
+  end,
+  desc = "ByteBuddy: spend and tokens ([period: today|7d|30d|month] [model|provider|role|operation|day])",
+})
+command("ByteBuddyContext", function(cmd)
+  require("bytebuddy.context").show(cmd.args ~= "" and cmd.args or nil)
+end, { nargs = "*", desc = "ByteBuddy: what the next prompt takes from other files ([question]: @workspace)" })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from conftest import Editor, HFServer
 
@@ -149,3 +150,38 @@ def test_edit_with_instruction_code_action_asks_for_the_instruction(
     )
     chats = [r for r in hf_server.generation_requests() if "fix the operator" in str(r["json"])]
     assert chats
+
+
+def test_context_command_shows_the_imported_definition(
+    connected: Connect, hf_server: HFServer, tmp_path: Path
+) -> None:
+    (tmp_path / "geometry.py").write_text(
+        'def distance(a, b):\n    """Euclidean distance between two points."""\n    return 0.0\n'
+    )
+    editor = connected("uses.py", "from geometry import distance\n\nd = distance(")
+    editor.nvim.command("normal! G$")
+    editor.nvim.command("ByteBuddyContext")
+    answer = editor.wait_for(
+        "require('bytebuddy.context').last", timeout=20, what="the context answer"
+    )
+    assert answer["snippets"][0]["symbol"] == "distance"
+    assert answer["snippets"][0]["path"].endswith("geometry.py")
+    shown = "\n".join(editor.buffer_lines(editor.lua("return vim.fn.bufnr('bytebuddy://context')")))
+    assert "definition distance" in shown
+    assert "Euclidean distance between two points." in shown
+    assert "## The prompt sent" in shown and "<file_sep>" in shown
+    # The report opened beside the code; the cursor stayed in the code.
+    assert editor.lua("return vim.api.nvim_buf_get_name(0)").endswith("uses.py")
+    assert editor.lua("return #vim.fn.win_findbuf(vim.fn.bufnr('bytebuddy://context'))") == 1
+
+
+def test_context_command_says_why_nothing_was_found(connected: Connect) -> None:
+    editor = connected("alone.py", "x = 1\ny = x + ")
+    editor.nvim.command("normal! G$")
+    editor.nvim.command("ByteBuddyContext")
+    answer = editor.wait_for(
+        "require('bytebuddy.context').last", timeout=20, what="the context answer"
+    )
+    assert answer["snippets"] == []
+    shown = "\n".join(editor.buffer_lines(editor.lua("return vim.fn.bufnr('bytebuddy://context')")))
+    assert "No context from other files: nothing relevant" in shown

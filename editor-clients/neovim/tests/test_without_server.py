@@ -91,6 +91,7 @@ def test_commands_exist_and_explain_when_not_running(editor: Editor, tmp_path: P
         "ByteBuddyToggle",
         "ByteBuddyModels",
         "ByteBuddyStatus",
+        "ByteBuddyUsage",
     ):
         assert editor.lua(f"return vim.fn.exists(':{name}')") == 2, name
     editor.nvim.command("ByteBuddyEdit make it better")

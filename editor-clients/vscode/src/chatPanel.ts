@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { summarizeChatContext } from './contextView';
 import { ApplyArgs, ChatMessage, ChatParams, ChatProgress, ChatResult, LspRange, Methods, ServerCommands } from './protocol';
 import type { ServerApi } from './serverController';
 import type { FromWebview, ToWebview } from './webview/messages';
@@ -106,12 +107,14 @@ export class ChatPanel implements vscode.Disposable {
       }
       const result = await this.server.request<ChatResult>(Methods.chat, params, cancellation.token);
       this.history.push({ role: 'assistant', content: result.content });
+      const added = summarizeChatContext(result.context);
       this.post({
         type: 'assistantEnd',
         id,
         content: result.content,
         model: result.model,
         ...(result.truncated === true ? { truncated: true } : {}),
+        ...(added !== undefined ? { context: added } : {}),
       });
     } catch (error) {
       // Keep the history consistent: a question without an answer is dropped.

@@ -1,8 +1,11 @@
 import * as vscode from 'vscode';
 import { ChatContext, ChatPanel, errorMessage, toLspRange } from './chatPanel';
-import { EditArgs, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
+import { CONTEXT_SCHEME, formatContextReport } from './contextView';
+import { BudgetStatus, ContextAnswer, ContextParams, EditArgs, Methods, ModelInfo, ROLES, ServerCommands, servesRole } from './protocol';
 import type { ServerApi } from './serverController';
 import { SECTION } from './settings';
+import { SHOW_USAGE_COMMAND, toQuery } from './usageFormat';
+import { UsagePanel } from './usageView';
 
 export const Commands = {
   editSelection: 'bytebuddy.editSelection',
@@ -13,6 +16,9 @@ export const Commands = {
   showLog: 'bytebuddy.showLog',
   restartServer: 'bytebuddy.restartServer',
   openSettings: 'bytebuddy.openSettings',
+  showUsage: SHOW_USAGE_COMMAND,
+  showContext: 'bytebuddy.showContext',
+  showWorkspaceContext: 'bytebuddy.showWorkspaceContext',
 } as const;
 
 export const EXPLAIN_PROMPT = 'Explain what the selected code does, step by step, and point out anything surprising.';
@@ -24,6 +30,8 @@ export interface CommandDeps {
   restart(): Promise<void>;
   /** The text editor the user last worked in (the chat panel takes focus from it). */
   lastEditor(): vscode.TextEditor | undefined;
+  /** The budget from the latest `bytebuddy/status`, if any. */
+  budget?(): BudgetStatus | undefined;
 }
 
 /** The file and selection a chat question is about. */
@@ -143,6 +151,15 @@ export async function selectModelForRole(deps: CommandDeps): Promise<void> {
   }
 }
 
+/** "ByteBuddy: Show usage": spend and tokens by model (the view's links pass other queries). */
+export async function showUsage(deps: CommandDeps, arg?: unknown): Promise<void> {
+  try {
+    await UsagePanel.show(deps.server, toQuery(arg), () => deps.budget?.());
+  } catch (error) {
+    void vscode.window.showErrorMessage(`ByteBuddy: could not read the usage: ${errorMessage(error)}`);
+  }
+}
+
 /**
  * Flips `bytebuddy.autocomplete.enabled` where it is set (workspace or user), so the choice
  * survives restarts; the settings change then reaches the server and the status bar.
@@ -162,14 +179,79 @@ export async function toggleAutocomplete(): Promise<boolean> {
   return !current;
 }
 
+/** The read-only document that shows the latest `bytebuddy/context` answer. */
+export class ContextDocument implements vscode.TextDocumentContentProvider {
+  static readonly uri = vscode.Uri.from({ scheme: CONTEXT_SCHEME, path: '/ByteBuddy context.md' });
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  report = '';
+
+  provideTextDocumentContent(): string {
+    return this.report;
+  }
+
+  update(report: string): void {
+    this.report = report;
+    this.changed.fire(ContextDocument.uri);
+  }
+}
+
+/**
+ * Asks the server what the next prompt at the cursor would include (role autocomplete,
+ * or chat retrieval for `query`) and shows it beside the editor.
+ */
+export async function showContext(deps: CommandDeps, view: ContextDocument, query?: string): Promise<ContextAnswer | undefined> {
+  const editor = vscode.window.activeTextEditor ?? deps.lastEditor();
+  if (editor === undefined || editor.document.uri.scheme === CONTEXT_SCHEME) {
+    void vscode.window.showWarningMessage('ByteBuddy: put the cursor in a file first.');
+    return undefined;
+  }
+  const position = editor.selection.active;
+  const params: ContextParams = {
+    textDocument: { uri: deps.server.toProtocolUri(editor.document.uri) },
+    position: { line: position.line, character: position.character },
+    role: query === undefined ? 'autocomplete' : 'chat',
+    ...(query === undefined ? {} : { query }),
+  };
+  let answer: ContextAnswer;
+  try {
+    answer = await deps.server.request<ContextAnswer>(Methods.context, params);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`ByteBuddy: could not get the context: ${errorMessage(error)}`);
+    return undefined;
+  }
+  const where = `${vscode.workspace.asRelativePath(editor.document.uri)}:${position.line + 1}:${position.character + 1}`;
+  view.update(formatContextReport(answer, where));
+  const document = await vscode.workspace.openTextDocument(ContextDocument.uri);
+  await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
+  return answer;
+}
+
+export async function showWorkspaceContext(deps: CommandDeps, view: ContextDocument): Promise<ContextAnswer | undefined> {
+  const query = await vscode.window.showInputBox({
+    title: 'ByteBuddy: workspace context',
+    prompt: 'A question, as you would ask it in chat with @workspace',
+    ignoreFocusOut: true,
+  });
+  if (query === undefined || query.trim() === '') {
+    return undefined;
+  }
+  return showContext(deps, view, query.trim());
+}
+
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  const contextView = new ContextDocument();
   return [
+    vscode.workspace.registerTextDocumentContentProvider(CONTEXT_SCHEME, contextView),
+    vscode.commands.registerCommand(Commands.showContext, () => showContext(deps, contextView)),
+    vscode.commands.registerCommand(Commands.showWorkspaceContext, () => showWorkspaceContext(deps, contextView)),
     vscode.commands.registerCommand(Commands.editSelection, () => editSelection(deps)),
     vscode.commands.registerCommand(Commands.openChat, () => openChat(deps)),
     vscode.commands.registerCommand(Commands.explainSelection, () => explainSelection(deps)),
     vscode.commands.registerCommand(Commands.selectModelForRole, () => selectModelForRole(deps)),
     vscode.commands.registerCommand(Commands.toggleAutocomplete, () => toggleAutocomplete()),
     vscode.commands.registerCommand(Commands.showLog, () => deps.output.show(true)),
+    vscode.commands.registerCommand(Commands.showUsage, (arg?: unknown) => showUsage(deps, arg)),
     vscode.commands.registerCommand(Commands.restartServer, () => deps.restart()),
     vscode.commands.registerCommand(Commands.openSettings, () =>
       vscode.commands.executeCommand('workbench.action.openSettings', `@ext:bytebuddy.bytebuddy-vscode`),

@@ -50,6 +50,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       output,
       restart: () => server.restart(),
       lastEditor: () => lastEditor,
+      budget: () => statusBar.budget,
     }),
   );
   await server.start();

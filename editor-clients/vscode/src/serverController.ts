@@ -15,7 +15,7 @@ import {
 } from 'vscode-languageclient/node';
 import { FailureNotifier } from './failureNotifier';
 import { createMiddleware } from './middleware';
-import { Methods, StatusParams } from './protocol';
+import { Methods, StatusParams, UsageParams, UsageReport } from './protocol';
 import {
   ByteBuddySettings,
   SECTION,
@@ -62,6 +62,9 @@ const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 3 * 60 * 1000;
 /** Lets the server's last stderr lines arrive before the failure is explained. */
 const FAILURE_REPORT_DELAY_MS = 400;
+/** Today's spend in the status tooltip is asked for this long after a request settles. */
+const USAGE_REFRESH_DELAY_MS = 1000;
+const METHOD_NOT_FOUND = -32601;
 
 export class ServerController implements ServerApi, vscode.Disposable {
   private client: ByteBuddyLanguageClient | undefined;
@@ -73,6 +76,8 @@ export class ServerController implements ServerApi, vscode.Disposable {
   private autoRestarting = false;
   private crashTimes: number[] = [];
   private failureTimer: NodeJS.Timeout | undefined;
+  private usageTimer: NodeJS.Timeout | undefined;
+  private usageSupported = true;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -136,6 +141,9 @@ export class ServerController implements ServerApi, vscode.Disposable {
     client.onNotification(Methods.status, (params: StatusParams) => {
       this.output.debug(`status: ${JSON.stringify(params)}`);
       this.statusBar.setServerStatus(params);
+      if (params.state === 'ready' || params.state === 'disabled') {
+        this.scheduleUsageRefresh();
+      }
     });
     client.onDidChangeState(({ newState }) => this.onStateChange(client, newState));
     try {
@@ -183,7 +191,11 @@ export class ServerController implements ServerApi, vscode.Disposable {
 
   request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
     const client = this.runningClient();
-    return params === undefined ? client.sendRequest<R>(method, token) : client.sendRequest<R>(method, params, token);
+    if (params === undefined) {
+      return client.sendRequest<R>(method, token);
+    }
+    // An explicit `undefined` token would be sent as a second positional parameter.
+    return token === undefined ? client.sendRequest<R>(method, params) : client.sendRequest<R>(method, params, token);
   }
 
   executeCommand(command: string, argument: unknown, token?: vscode.CancellationToken): Promise<unknown> {
@@ -198,8 +210,37 @@ export class ServerController implements ServerApi, vscode.Disposable {
     return this.client?.code2ProtocolConverter.asUri(uri) ?? uri.toString();
   }
 
+  /** Asks for today's totals soon (once for a burst of requests) for the status tooltip. */
+  scheduleUsageRefresh(delayMs = USAGE_REFRESH_DELAY_MS): void {
+    if (!this.usageSupported || this.usageTimer !== undefined) {
+      return;
+    }
+    this.usageTimer = setTimeout(() => {
+      this.usageTimer = undefined;
+      void this.refreshUsage();
+    }, delayMs);
+  }
+
+  private async refreshUsage(): Promise<void> {
+    if (!this.isRunning) {
+      return;
+    }
+    try {
+      const params: UsageParams = { since: 'today', by: 'model' };
+      const report = await this.request<UsageReport | null>(Methods.usage, params);
+      this.statusBar.setUsageToday(report?.total);
+    } catch (error) {
+      if ((error as { code?: number }).code === METHOD_NOT_FOUND) {
+        this.usageSupported = false; // an older server: stop asking
+      } else {
+        this.output.debug(`usage: ${errorText(error)}`);
+      }
+    }
+  }
+
   dispose(): void {
     clearTimeout(this.failureTimer);
+    clearTimeout(this.usageTimer);
     this.disposables.forEach((d) => d.dispose());
   }
 
@@ -221,6 +262,8 @@ export class ServerController implements ServerApi, vscode.Disposable {
       this.autoRestarting = false;
       this.statusBar.setConnection('running');
       void this.pushSettings();
+      this.usageSupported = true;
+      this.scheduleUsageRefresh();
     } else if (!this.intentionalStop && !this.autoRestarting) {
       this.scheduleFailureReport(client);
     } else if (this.intentionalStop) {

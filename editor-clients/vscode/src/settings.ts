@@ -15,6 +15,9 @@ export interface ByteBuddySettings {
   debounceMs: number;
   completionFallback: boolean;
   logLevel: LogLevel;
+  /** null: as the server's config says. */
+  contextEnabled: boolean | null;
+  contextIndex: boolean | null;
 }
 
 /** The subset of `vscode.WorkspaceConfiguration` used here (keeps this module host-free). */
@@ -34,6 +37,8 @@ export function readSettings(config: ConfigurationReader): ByteBuddySettings {
   const logLevel = config.get<unknown>('logLevel');
   const enabled = config.get<unknown>('autocomplete.enabled');
   const fallback = config.get<unknown>('completionFallback');
+  const contextEnabled = config.get<unknown>('context.enabled');
+  const contextIndex = config.get<unknown>('context.index');
   return {
     serverPath: stringSetting(config, 'serverPath', ''),
     pythonPath: stringSetting(config, 'pythonPath', '') || 'python3',
@@ -47,6 +52,8 @@ export function readSettings(config: ConfigurationReader): ByteBuddySettings {
       typeof debounce === 'number' && Number.isFinite(debounce) ? Math.min(Math.max(0, Math.round(debounce)), 2000) : 75,
     completionFallback: typeof fallback === 'boolean' ? fallback : false,
     logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : 'info',
+    contextEnabled: typeof contextEnabled === 'boolean' ? contextEnabled : null,
+    contextIndex: typeof contextIndex === 'boolean' ? contextIndex : null,
   };
 }
 
@@ -96,6 +103,7 @@ export interface ServerSettingsSection {
   autocomplete: { enabled: boolean; debounceMs: number };
   completionFallback: boolean;
   logLevel: LogLevel;
+  context: { enabled: boolean | null; index: boolean | null };
 }
 
 export function serverSettingsSection(settings: ByteBuddySettings, workspaceFolder: string | undefined): ServerSettingsSection {
@@ -105,6 +113,7 @@ export function serverSettingsSection(settings: ByteBuddySettings, workspaceFold
     autocomplete: { enabled: settings.autocompleteEnabled, debounceMs: settings.debounceMs },
     completionFallback: settings.completionFallback,
     logLevel: settings.logLevel,
+    context: { enabled: settings.contextEnabled, index: settings.contextIndex },
   };
 }
 

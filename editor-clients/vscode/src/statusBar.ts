@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { StatusParams } from './protocol';
+import { StatusParams, UsageTotals } from './protocol';
 import { ConnectionState, StatusInputs, presentStatus } from './statusView';
 
 /** Owns the ByteBuddy status bar item and re-renders it from the latest inputs. */
@@ -18,13 +18,23 @@ export class StatusBar implements vscode.Disposable {
   setConnection(connection: ConnectionState): void {
     // A new server process starts from scratch: forget the old one's status.
     const server = connection === 'running' ? this.inputs.server : undefined;
-    this.inputs = { ...this.inputs, connection, server };
+    const usageToday = connection === 'running' ? this.inputs.usageToday : undefined;
+    this.inputs = { ...this.inputs, connection, server, usageToday };
     this.render();
   }
 
   setServerStatus(status: StatusParams): void {
     this.inputs = { ...this.inputs, server: status };
     this.render();
+  }
+
+  setUsageToday(usage: UsageTotals | undefined): void {
+    this.inputs = { ...this.inputs, usageToday: usage };
+    this.render();
+  }
+
+  get budget(): StatusParams['budget'] {
+    return this.inputs.server?.budget;
   }
 
   setAutocompleteEnabled(enabled: boolean): void {

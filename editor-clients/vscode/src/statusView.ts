@@ -1,4 +1,5 @@
-import { ServerState, StatusParams } from './protocol';
+import { ServerState, StatusParams, UsageTotals } from './protocol';
+import { budgetSummary, usageSummary } from './usageFormat';
 
 /** Client-side lifecycle of the server process, before any `bytebuddy/status` arrives. */
 export type ConnectionState = 'starting' | 'running' | 'stopped' | 'failed';
@@ -8,6 +9,8 @@ export interface StatusInputs {
   /** Last `bytebuddy/status` from the server (cleared when the server restarts). */
   server?: StatusParams;
   autocompleteEnabled: boolean;
+  /** Today's totals from `bytebuddy/usage` (refreshed after requests). */
+  usageToday?: UsageTotals;
 }
 
 export type ShownState = ServerState | 'starting' | 'stopped' | 'failed';
@@ -30,6 +33,27 @@ export const STATUS_COMMANDS = {
 
 /** What the status bar shows; pure so it can be tested without VS Code. */
 export function presentStatus(inputs: StatusInputs): StatusPresentation {
+  const view = presentState(inputs);
+  if (inputs.connection !== 'running') {
+    return view;
+  }
+  // Spend and budget go below the state line (the accessibility label keeps the first line).
+  const extra: string[] = [];
+  if (inputs.usageToday !== undefined) {
+    extra.push(`Today: ${usageSummary(inputs.usageToday)}`);
+  }
+  const budget = inputs.server?.budget;
+  if (budget !== undefined) {
+    extra.push(budgetSummary(budget));
+  }
+  if (extra.length === 0) {
+    return view;
+  }
+  const background = view.background ?? (budget?.state === 'exceeded' ? 'warning' : undefined);
+  return { ...view, tooltip: `${view.tooltip}\n\n${extra.join('\n')}`, background };
+}
+
+function presentState(inputs: StatusInputs): StatusPresentation {
   const { connection, server } = inputs;
   if (connection === 'starting') {
     return make('starting', '$(sync~spin) ByteBuddy', 'Starting the ByteBuddy language server…', STATUS_COMMANDS.showLog);

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # Sub-command modules, in the order ``--help`` lists them; the first is the default.
-COMMANDS = ("serve", "check_config", "complete", "chat", "doctor")
+COMMANDS = ("serve", "check_config", "complete", "chat", "context", "doctor", "usage")
 
 _GLOBAL_FLAGS = frozenset({"-h", "--help", "--version"})
 

@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import fail, inference_client, load_config, print_wait, run_async
+
+if TYPE_CHECKING:
+    from ..prompting.chat import DocumentContext
 
 NAME = "chat"
 HELP = "ask the chat model; the answer streams to stdout"
@@ -38,12 +43,27 @@ def parse_file_spec(spec: str) -> tuple[str, tuple[int, int] | None]:
     return match["path"], (start - 1, end)
 
 
+def read_context(file_spec: str) -> DocumentContext:
+    """The ``--file`` argument as chat context; OSError/ValueError when it cannot be read."""
+    from ..documents import language_for_path
+    from ..prompting.chat import DocumentContext
+
+    path, lines = parse_file_spec(file_spec)
+    with open(path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    return DocumentContext(
+        text=text,
+        path=path,
+        language=language_for_path(Path(path)),
+        selection=lines,
+        cursor_line=lines[0] if lines else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import models_for_role
-    from ..documents import language_for_path
     from ..features.chat import run_chat
     from ..inference import InferenceError
-    from ..prompting.chat import DocumentContext
 
     loaded = load_config(args.config)
     if loaded is None:
@@ -51,21 +71,10 @@ def run(args: argparse.Namespace) -> int:
     chain = models_for_role(loaded.config, "chat")
     if not chain:
         return fail("no model serves the 'chat' role in the config")
-    document = None
-    if args.file:
-        try:
-            path, lines = parse_file_spec(args.file)
-            with open(path, encoding="utf-8", newline="") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            return fail(f"cannot read --file: {exc}")
-        document = DocumentContext(
-            text=text,
-            path=path,
-            language=language_for_path(Path(path)),
-            selection=lines,
-            cursor_line=lines[0] if lines else None,
-        )
+    try:
+        document = read_context(args.file) if args.file else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return fail(f"cannot read --file: {exc}")
     streamed: list[str] = []
 
     def on_delta(delta: str) -> None:
@@ -74,21 +83,54 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     async def chat() -> int:
+        from ..workspace.engine import (
+            ContextEngine,
+            ContextOptions,
+            remote_embedding_allowed,
+            workspace_references,
+        )
+
         async with inference_client(loaded) as client:
+            # ``@workspace`` / ``@file`` from the command line: the workspace is the cwd.
+            root = Path.cwd().resolve()
+            engine = ContextEngine(lambda: [], lambda: root)
+            engine.client = client
+            engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
+            engine.remote_embedding_allowed = lambda: remote_embedding_allowed(loaded)
+            engine.configure(ContextOptions.from_config(loaded.config.context))
+            conversation, workspace = workspace_references(engine, [("user", args.question)])
+
+            async def references(budget: int) -> Sequence[tuple[str, str]]:
+                assert workspace is not None
+                found = await workspace.gather(budget)
+                summary = workspace.summary()
+                for snippet in summary["snippets"]:
+                    where = f"{snippet['path']}:{snippet['startLine'] + 1}-{snippet['endLine']}"
+                    print(f"[context: {where}]", file=sys.stderr, flush=True)
+                if summary["reason"]:
+                    print(f"[context: {summary['reason']}]", file=sys.stderr, flush=True)
+                return found
+
             try:
+                wants_index = workspace is not None and workspace.mentions.workspace
+                if wants_index and engine.start_index() is not None:
+                    await engine.wait_for_index()
                 content, _model = await run_chat(
                     client,
                     chain,
-                    [("user", args.question)],
+                    conversation,
                     document=document,
                     on_delta=on_delta,
                     on_wait=print_wait,
+                    references=references if workspace is not None else None,
                 )
             except InferenceError as error:
                 if streamed:  # end the partial answer's line before the error
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                 return fail(error.user_message)
+            finally:
+                engine.stop_index()
         if content and not content.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()

@@ -14,6 +14,7 @@ from ..log import setup_logging
 if TYPE_CHECKING:
     from ..config import LoadedConfig
     from ..inference import InferenceClient, WaitEvent
+    from ..usage.accounting import Accounting
 
 
 def load_config(path: str | None) -> LoadedConfig | None:
@@ -32,10 +33,35 @@ async def inference_client(loaded: LoadedConfig) -> AsyncIterator[InferenceClien
 
     client = InferenceClient(user_agent="cli")
     client.set_host_policy(HostPolicy.for_config(loaded))
+    accounting = _accounting(loaded)
+    client.add_observer(accounting.observe)
+    client.refusal = lambda model, role: accounting.refusal(model.name, role)
     try:
         yield client
     finally:
         await client.aclose()
+        await asyncio.to_thread(accounting.close)
+
+
+def _accounting(loaded: LoadedConfig) -> Accounting:
+    """The command's calls go to the usage ledger and count against budgets, like the
+    server's; problems and budget alerts are printed to stderr."""
+    import os
+
+    from ..config.schema import ROUTER_BASE
+    from ..inference.client import ROUTER_URL_ENV
+    from ..usage.accounting import Accounting
+    from ..usage.ledger import state_dir
+
+    accounting = Accounting(
+        state_dir=state_dir(),
+        router_base=os.environ.get(ROUTER_URL_ENV) or ROUTER_BASE,
+        report=lambda _cause, message: print(f"bytebuddy-ls: {message}", file=sys.stderr),
+        alert=lambda alert: print(alert.message, file=sys.stderr),
+    )
+    accounting.start()
+    accounting.configure(loaded)
+    return accounting
 
 
 def print_wait(event: WaitEvent) -> None:

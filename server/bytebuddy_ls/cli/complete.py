@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from ..features.autocomplete import Autocomplete, NoAutocompleteModel
     from ..inference import InferenceError
     from ..log import redact
+    from ..workspace.engine import ContextEngine, ContextOptions
+    from ..workspace.paths import workspace_root_of
 
     try:
         path, line, column = parse_point(args.point)
@@ -49,10 +51,18 @@ def run(args: argparse.Namespace) -> int:
     offset = document.offset_at(types.Position(line=line - 1, character=0))
     offset = min(offset + column - 1, document.line_end(offset))
 
+    root = workspace_root_of(path.resolve())
+    context = ContextEngine(lambda: [document], lambda: root)
+    context.configure(ContextOptions.from_config(loaded.config.context))
+
     async def complete() -> int:
         async with inference_client(loaded) as client:
             engine = Autocomplete(
-                client, lambda role: models_for_role(loaded.config, role), debounce_ms=lambda: 0
+                client,
+                lambda role: models_for_role(loaded.config, role),
+                debounce_ms=lambda: 0,
+                workspace_root=lambda: str(root),
+                context=context,
             )
             try:
                 suggestion = await engine.request(

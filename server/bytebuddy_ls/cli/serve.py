@@ -22,13 +22,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-file", metavar="PATH", help="log here instead of stderr")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics at http://127.0.0.1:N/metrics (extra 'metrics')",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_file)
     from ..server import build_server
 
-    server = build_server(config_flag=args.config, log_file=args.log_file)
+    metrics = None
+    if args.metrics_port is not None:
+        from ..usage.metrics import start_metrics
+
+        metrics = start_metrics(args.metrics_port)
+        if metrics is None:
+            return 2
+    server = build_server(config_flag=args.config, log_file=args.log_file, metrics=metrics)
     if args.tcp:
         server.start_tcp(args.host, args.port)
     else:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..log import logger, secrets
-from .schema import IGNORED_TOP_LEVEL_KEYS, ROLES, Config, ModelConfig
+from .schema import ALL_ROLES, IGNORED_TOP_LEVEL_KEYS, Config, ModelConfig
 
 Loc = tuple[str | int, ...]
 
@@ -154,13 +154,24 @@ def load_config_data(data: Any, origin: str, kind: ConfigSourceKind) -> LoadedCo
     return _validate(data, origin, kind, _Marks(), None)
 
 
+@dataclass(frozen=True)
+class _Located:
+    """Makes diagnostics that point at a place of one config source."""
+
+    origin: str
+    marks: _Marks
+
+    def __call__(
+        self, loc: Loc, message: str, severity: str = "error", *, key: bool = False
+    ) -> Diagnostic:
+        line, col = self.marks.at(loc, key=key)
+        return Diagnostic(self.origin, line, col, message, severity)
+
+
 def _validate(
     data: Any, origin: str, kind: ConfigSourceKind, marks: _Marks, path: Path | None
 ) -> LoadedConfig:
-    def diag(loc: Loc, message: str, severity: str = "error", *, key: bool = False) -> Diagnostic:
-        line, col = marks.at(loc, key=key)
-        return Diagnostic(origin, line, col, message, severity)
-
+    diag = _Located(origin, marks)
     if not isinstance(data, Mapping):
         raise ConfigError([diag((), "config must be a mapping with a 'models:' list")])
     if "models" not in data:
@@ -168,51 +179,26 @@ def _validate(
 
     warnings: list[Diagnostic] = []
     data = dict(data)
-    for key in data:
-        if key in IGNORED_TOP_LEVEL_KEYS:
+    for key in IGNORED_TOP_LEVEL_KEYS:
+        if key in data:
             warnings.append(
                 diag((key,), f"'{key}' is not used by bytebuddy-ls", "warning", key=True)
             )
-    for key in IGNORED_TOP_LEVEL_KEYS:
-        data.pop(key, None)
-
-    unusable: dict[int, str] = {}
-    models = data.get("models")
-    if isinstance(models, list):
-        models = [dict(m) if isinstance(m, Mapping) else m for m in models]
-        data["models"] = models
-        for index, model in enumerate(models):
-            if not isinstance(model, dict):
-                continue
-            name = str(model.get("name", f"models[{index}]"))
-            missing = _interpolate_in_place(model)
-            if missing:
-                names = ", ".join(f"${{{v}}}" for v in missing)
-                unusable[index] = (
-                    f"model '{name}' is disabled: environment variable {names} is not set"
-                )
-                warnings.append(diag(("models", index), unusable[index], "warning"))
-            roles = model.get("roles")
-            if isinstance(roles, list):
-                known = [r for r in roles if r in ROLES]
-                for position, role in enumerate(roles):
-                    if role not in ROLES:
-                        warnings.append(
-                            diag(
-                                ("models", index, "roles", position),
-                                f"role '{role}' is not served by bytebuddy-ls "
-                                f"(roles: {', '.join(ROLES)}); ignored",
-                                "warning",
-                            )
-                        )
-                model["roles"] = known
-    for key in ("prompts", "allowedApiHosts"):
-        if key in data and data[key] is not None:
-            leftover = _interpolate_in_place(data, key)
-            if leftover:
-                warnings.append(
-                    diag((key,), f"environment variable ${{{leftover[0]}}} is not set", "warning")
-                )
+            del data[key]
+    if isinstance(data.get("context"), list):
+        # Continue's list of context providers: not this server's ``context`` settings.
+        warnings.append(
+            diag(
+                ("context",),
+                "'context' is not used in this form (a list of context providers); "
+                "bytebuddy-ls reads context: {enabled, index, maxFiles, maxTokens, exclude}",
+                "warning",
+                key=True,
+            )
+        )
+        data.pop("context")
+    unusable = _prepare_models(data, diag, warnings)
+    _interpolate_top_level(data, diag, warnings)
 
     try:
         config = Config.model_validate(data)
@@ -234,6 +220,54 @@ def _validate(
         _register_secrets(model)
         _note_legacy_api_base(model)
     return LoadedConfig(config, origin, kind, path, tuple(warnings))
+
+
+def _interpolate_top_level(
+    data: dict[str, Any], diag: _Located, warnings: list[Diagnostic]
+) -> None:
+    for key in ("prompts", "allowedApiHosts"):
+        if data.get(key) is not None:
+            leftover = _interpolate_in_place(data, key)
+            if leftover:
+                warnings.append(
+                    diag((key,), f"environment variable ${{{leftover[0]}}} is not set", "warning")
+                )
+
+
+def _prepare_models(
+    data: dict[str, Any], diag: _Located, warnings: list[Diagnostic]
+) -> dict[int, str]:
+    """Interpolate each model's ``${VAR}``s and drop roles bytebuddy-ls does not serve,
+    in place; returns why a model is unusable (a variable is not set), by index."""
+    unusable: dict[int, str] = {}
+    models = data.get("models")
+    if not isinstance(models, list):
+        return unusable
+    models = [dict(m) if isinstance(m, Mapping) else m for m in models]
+    data["models"] = models
+    for index, model in enumerate(models):
+        if not isinstance(model, dict):
+            continue
+        missing = _interpolate_in_place(model)
+        if missing:
+            name = str(model.get("name", f"models[{index}]"))
+            names = ", ".join(f"${{{v}}}" for v in missing)
+            unusable[index] = f"model '{name}' is disabled: environment variable {names} is not set"
+            warnings.append(diag(("models", index), unusable[index], "warning"))
+        roles = model.get("roles")
+        if isinstance(roles, list):
+            model["roles"] = [r for r in roles if r in ALL_ROLES]
+            warnings += [
+                diag(
+                    ("models", index, "roles", position),
+                    f"role '{role}' is not served by bytebuddy-ls (roles: {', '.join(ALL_ROLES)}); "
+                    "ignored",
+                    "warning",
+                )
+                for position, role in enumerate(roles)
+                if role not in ALL_ROLES
+            ]
+    return unusable
 
 
 def _interpolate_in_place(container: dict[str, Any], only: str | None = None) -> list[str]:
@@ -265,7 +299,7 @@ def _interpolate_in_place(container: dict[str, Any], only: str | None = None) ->
     return list(dict.fromkeys(missing))
 
 
-def _pydantic_diagnostics(exc: ValidationError, diag: Any) -> list[Diagnostic]:
+def _pydantic_diagnostics(exc: ValidationError, diag: _Located) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for error in exc.errors(include_url=False):
         loc: Loc = tuple(error["loc"])

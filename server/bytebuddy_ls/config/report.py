@@ -72,7 +72,10 @@ def check_config(path: str | None) -> int:
 
 def format_role_table(loaded: LoadedConfig) -> str:
     rows = [("ROLE", "MODEL", "PROVIDER", "HUB ID", "FALLBACKS")]
-    for role in ROLES:
+    listed_roles = [*ROLES]
+    if any("embed" in m.roles for m in loaded.config.models):
+        listed_roles.append("embed")
+    for role in listed_roles:
         chain = models_for_role(loaded.config, role)
         if chain:
             first = chain[0]

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 
 from .schema import Config, ModelConfig, Role
 
-# edit falls back to chat; apply to edit, then chat; autocomplete has no fallback.
+# edit falls back to chat; apply to edit, then chat; autocomplete and embed have none.
 ROLE_FALLBACKS: dict[Role, tuple[Role, ...]] = {
     "chat": ("chat",),
     "edit": ("edit", "chat"),
     "apply": ("apply", "edit", "chat"),
     "autocomplete": ("autocomplete",),
+    "embed": ("embed",),
 }
 
 

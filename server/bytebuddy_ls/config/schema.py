@@ -12,8 +12,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Role = Literal["chat", "edit", "apply", "autocomplete"]
+Role = Literal["chat", "edit", "apply", "autocomplete", "embed"]
+# The roles that generate text; ``embed`` (vectors for workspace search) is apart: no
+# fallback, never given to the bundled generation model.
 ROLES: tuple[Role, ...] = ("chat", "edit", "apply", "autocomplete")
+ALL_ROLES: tuple[Role, ...] = (*ROLES, "embed")
 DEFAULT_ROLES: tuple[Role, ...] = ("chat", "edit", "apply")
 
 # Canonical provider names, and the spellings ByteBuddy/Continue users write.
@@ -43,7 +46,7 @@ LEGACY_API_HOST = "api-inference.huggingface.co"
 
 # Keys ByteBuddy/Continue configs carry that this server accepts but does not use.
 IGNORED_TOP_LEVEL_KEYS = frozenset(
-    {"name", "version", "schema", "context", "rules", "docs", "mcpServers", "data"}
+    {"name", "version", "schema", "rules", "docs", "mcpServers", "data"}
 )
 
 
@@ -106,6 +109,15 @@ class PromptTemplates(_Strict):
     chat: str | None = None
 
 
+class Pricing(_Strict):
+    """What a model costs: USD per million tokens, or per hour of a dedicated Endpoint.
+    Overrides the router's prices (see ``usage.pricing``)."""
+
+    input: float | None = Field(default=None, ge=0)
+    output: float | None = Field(default=None, ge=0)
+    perHour: float | None = Field(default=None, ge=0)
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     provider: Provider
@@ -118,6 +130,7 @@ class ModelConfig(_Strict):
     promptTemplates: PromptTemplates = Field(default_factory=PromptTemplates)
     billTo: str | None = None  # a Hugging Face organisation billed instead of the user
     autocomplete: AutocompleteOptions = Field(default_factory=AutocompleteOptions)
+    pricing: Pricing | None = None
     # Set by the loader, never by the user: why this model cannot be used (e.g. a
     # missing environment variable). The rest of the config keeps working.
     unusable: str | None = Field(default=None, exclude=True)
@@ -199,10 +212,78 @@ class ModelConfig(_Strict):
         return self.apiBase
 
 
+class ContextConfig(_Strict):
+    """Workspace context: cross-file snippets for autocomplete, the workspace index for
+    chat and edit (``@workspace``)."""
+
+    enabled: bool = True
+    # The workspace index (chat/edit retrieval); autocomplete's cheap context needs none.
+    index: bool = True
+    maxFiles: int = Field(default=20_000, gt=0, le=1_000_000)
+    maxFileBytes: int = Field(default=512 * 1024, gt=0, le=64 * 1024 * 1024)
+    # Tokens of retrieved context a chat/edit prompt may carry (autocomplete uses at
+    # most a quarter of its own prompt budget, and never more than this).
+    maxTokens: int = Field(default=2048, gt=0, le=200_000)
+    exclude: list[str] = Field(default_factory=list)
+    # Semantic search: "auto" = a model with the embed role, else the local embedder
+    # when its packages are installed; "local" = only the local one; "off" = BM25 only.
+    embeddings: Literal["auto", "local", "off"] = "auto"
+
+    @field_validator("embeddings", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare off as false
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _one_exclude_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class PromptConfig(_Strict):
     name: str = Field(min_length=1)
     description: str | None = None
     prompt: str = Field(min_length=1)
+
+
+class Budget(_Strict):
+    """A spending limit per day or month (local time), in tokens and/or USD."""
+
+    period: Literal["day", "month"]
+    tokens: int | None = Field(default=None, gt=0)
+    usd: float | None = Field(default=None, gt=0)
+    model: str | None = Field(default=None, min_length=1)  # a model's name; default: all
+    onExceed: Literal["warn", "pause-autocomplete", "block"] = "warn"
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> Budget:
+        if self.tokens is None and self.usd is None:
+            raise ValueError("a budget needs 'tokens' or 'usd' (or both)")
+        return self
+
+
+class AuditConfig(_Strict):
+    """Opt-in JSON-lines audit log; prompts are only hashed unless ``includePrompts``."""
+
+    path: str = Field(min_length=1)
+    includePrompts: bool = False
+    maxSizeMb: float = Field(default=10.0, gt=0)  # rotated beyond this size
+    keep: int = Field(default=5, ge=1, le=100)  # rotated files kept
+
+
+class UsageConfig(_Strict):
+    backend: str = "sqlite"  # "sqlite" (local ledger) or redis://host:port/db (shared)
+    retentionDays: int = Field(default=90, ge=1, le=3660)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        value = value.strip()
+        if value != "sqlite" and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"usage.backend must be 'sqlite' or a redis:// URL, got '{value}'"
+            )
+        return value
 
 
 class Config(_Strict):
@@ -211,6 +292,10 @@ class Config(_Strict):
     # Hosts (besides Hugging Face's and loopback) that may receive a secret from a
     # workspace config. Honoured only in the user's own config (see inference.auth).
     allowedApiHosts: list[str] = Field(default_factory=list)
+    budgets: list[Budget] = Field(default_factory=list)
+    audit: AuditConfig | None = None
+    usage: UsageConfig = Field(default_factory=UsageConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @field_validator("models")
     @classmethod
@@ -226,6 +311,16 @@ class Config(_Strict):
                 )
             first_index[model.name] = index
         return models
+
+    @model_validator(mode="after")
+    def _budget_models_exist(self) -> Config:
+        names = [m.name for m in self.models]
+        for budget in self.budgets:
+            if budget.model is not None and budget.model not in names:
+                hint = suggest(budget.model, names)
+                extra = f"; did you mean '{hint}'?" if hint else ""
+                raise ValueError(f"budget for unknown model '{budget.model}'{extra}")
+        return self
 
     def model_named(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)

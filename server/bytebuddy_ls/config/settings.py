@@ -25,18 +25,32 @@ class ChatSettings(BaseModel):
     systemPrompt: str | None = None
 
 
+class ContextSettings(BaseModel):
+    """Per-editor/per-workspace switches over the config's ``context`` (None = as the
+    config says): e.g. VS Code workspace settings turn the index off for one repository."""
+
+    model_config = ConfigDict(extra="ignore")
+    enabled: bool | None = None
+    index: bool | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore")
     configPath: str | None = None
     autocomplete: AutocompleteSettings = Field(default_factory=AutocompleteSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
     # One `textDocument/completion` item carrying the suggestion, for clients
     # without inline completion (Helix, eglot).
     completionFallback: bool = True
     logLevel: Literal["debug", "info", "warning", "error"] | None = None
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {"autocomplete": AutocompleteSettings, "chat": ChatSettings}
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "autocomplete": AutocompleteSettings,
+    "chat": ChatSettings,
+    "context": ContextSettings,
+}
 
 
 def _changes(raw: dict[str, Any]) -> list[tuple[tuple[str, ...], Any]]:

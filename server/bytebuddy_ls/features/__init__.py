@@ -12,12 +12,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import apply, chat, code_actions, completion, configuration, edit, inline_completion, models
+from . import (
+    apply,
+    chat,
+    code_actions,
+    completion,
+    configuration,
+    context,
+    edit,
+    inline_completion,
+    models,
+    usage,
+)
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
-FEATURES = (configuration, models, inline_completion, completion, edit, apply, code_actions, chat)
+FEATURES = (
+    configuration,
+    models,
+    inline_completion,
+    completion,
+    edit,
+    apply,
+    code_actions,
+    chat,
+    context,
+    usage,
+)
 
 
 def register_features(server: ByteBuddyServer) -> None:

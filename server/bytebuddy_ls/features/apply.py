@@ -31,14 +31,7 @@ from ..prompting.merge import (
 )
 from ..prompting.tokens import estimate_tokens
 from .ask import ask_model
-from .workspace import (
-    display_path,
-    ensure_unchanged,
-    require_document,
-    send_workspace_edit,
-    show_message,
-    workspace_edit_for,
-)
+from .workspace import Snapshot, display_path, require_document, send_workspace_edit, show_message
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
@@ -133,7 +126,7 @@ async def run_apply(server: ByteBuddyServer, args: ApplyArgs) -> dict[str, Any]:
         line_range = range_to_lines(
             args.range.start.line, args.range.end.line, args.range.end.character
         )
-    version, before = document.version, document.text
+    snapshot = Snapshot.of(document)
     outcome = await plan_outcome(server, document, args.code, line_range)
     result: dict[str, Any] = {"applied": False, "kind": outcome.kind}
     if outcome.model:
@@ -143,11 +136,10 @@ async def run_apply(server: ByteBuddyServer, args: ApplyArgs) -> dict[str, Any]:
         show_message(server, f"ByteBuddy: {outcome.reason}.", kind)
         result["reason"] = outcome.reason
         return result
-    ensure_unchanged(document, version, before)
-    edits = text_edits(document, before, outcome.new_text)
+    edits = text_edits(document, snapshot.text, outcome.new_text)
     result["edits"] = len(edits)
     result["applied"] = await send_workspace_edit(
-        server, workspace_edit_for(server, document, edits), "ByteBuddy apply"
+        server, snapshot.workspace_edit(server, edits), "ByteBuddy apply"
     )
     return result
 

@@ -5,7 +5,7 @@ failures as RequestFailed with the user-facing message."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ..prompting.chat import Message
 from ..prompting.tokens import estimate_tokens
@@ -14,8 +14,16 @@ from .progress import RequestProgress
 
 if TYPE_CHECKING:
     from ..config import ModelConfig, Role
-    from ..inference import GenerationParams
+    from ..inference import GenerationParams, WaitCallback
     from ..server import ByteBuddyServer
+
+class _CallTags(TypedDict):
+    """What every upstream call of a request carries besides its payload."""
+
+    on_wait: WaitCallback
+    role: str
+    operation: str | None
+
 
 # Answer size asked for when the config sets no maxTokens: room to rewrite the input
 # (twice its size, for added docs/comments) within sane bounds.
@@ -73,19 +81,15 @@ async def ask_model(
         configured = model.defaultCompletionOptions.maxTokens
         return GenerationParams.for_model(model, max_tokens=None if configured else max_tokens)
 
+    tags = _CallTags(on_wait=progress.on_wait, role=role, operation=operation)
+    client = server.inference
     try:
         if template and render_prompt is not None:
             prompt = render_prompt(template, first)
-            text, served = await server.inference.generate_chain(
-                models, prompt, params_for, on_wait=progress.on_wait, role=role,
-                operation=operation,
-            )
+            text, served = await client.generate_chain(models, prompt, params_for, **tags)
         else:
             chat = [ChatMessage(role=r, content=c) for r, c in messages]
-            text, served = await server.inference.chat_chain(
-                models, chat, params_for, on_wait=progress.on_wait, role=role,
-                operation=operation,
-            )
+            text, served = await client.chat_chain(models, chat, params_for, **tags)
     except InferenceError as error:
         progress.finish(error)
         raise request_failed(error.user_message) from None

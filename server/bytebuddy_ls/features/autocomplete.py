@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from cachetools import TTLCache
@@ -38,7 +39,7 @@ from ..inference import (
     WaitCallback,
     WaitEvent,
 )
-from ..prompting.context import cut_context, prompt_token_budget
+from ..prompting.context import ContextWindow, cut_context, prompt_token_budget
 from ..prompting.fim import (
     AutocompletePrompt,
     build_autocomplete_prompt,
@@ -47,6 +48,11 @@ from ..prompting.fim import (
 )
 from ..prompting.lines import detect_indent_unit, eol_near
 from ..prompting.postprocess import postprocess, wants_multiline
+from ..prompting.tokens import tokens_to_bytes
+
+if TYPE_CHECKING:
+    from ..workspace.crossfile import CrossFileResult
+    from ..workspace.engine import ContextEngine
 
 DEFAULT_MAX_TOKENS = 128
 # A single-line suggestion needs few tokens; asking for fewer answers sooner.
@@ -89,8 +95,26 @@ class _DocState:
     shown: Suggestion | None = None
 
 
+@dataclass(frozen=True)
+class AutocompletePlan:
+    """One autocomplete request as it would be sent (see ``Autocomplete.plan``)."""
+
+    model: ModelConfig
+    prompt: AutocompletePrompt
+    params: GenerationParams
+    window: ContextWindow
+    multiline: bool
+    budget_tokens: int
+    context: CrossFileResult | None
+
+
 class NoAutocompleteModel(Exception):
     """No usable model has the autocomplete role."""
+
+
+class AutocompletePaused(Exception):
+    """Every autocomplete model is stopped by a used-up budget; the message says which
+    budget and how to raise it."""
 
 
 def language_of(document: Document) -> str | None:
@@ -125,8 +149,14 @@ class Autocomplete:
         *,
         debounce_ms: Callable[[], int] = lambda: 75,
         workspace_root: Callable[[], str | None] = lambda: None,
+        on_cache_hit: Callable[[str], None] = lambda _model: None,
+        stopped_by: Callable[[str], str | None] = lambda _model: None,
+        context: ContextEngine | None = None,
     ) -> None:
         self.inference = inference
+        self.on_cache_hit = on_cache_hit  # told the model's name (usage accounting)
+        self.stopped_by = stopped_by  # why a model may not be asked now (a budget), or None
+        self.context = context
         self.chain_for = chain_for
         self.debounce_ms = debounce_ms
         self.workspace_root = workspace_root
@@ -150,8 +180,8 @@ class Autocomplete:
     ) -> Suggestion | None:
         """One suggestion for the cursor at ``offset``, or None.
 
-        Raises ``NoAutocompleteModel`` or ``InferenceError``; an automatic request that
-        a newer one superseded returns None."""
+        Raises ``NoAutocompleteModel``, ``AutocompletePaused`` or ``InferenceError``; an
+        automatic request that a newer one superseded returns None."""
         state = self._docs.setdefault(document.uri, _DocState())
         if automatic:
             state.superseded.set()
@@ -164,6 +194,10 @@ class Autocomplete:
         chain = self.chain_for("autocomplete")
         if not chain:
             raise NoAutocompleteModel()
+        stops = [self.stopped_by(model.name) for model in chain]
+        if all(stops):
+            raise AutocompletePaused(stops[0])
+        chain = [model for model, stop in zip(chain, stops, strict=True) if not stop]
         if automatic and self.debounce_ms() > 0:
             try:
                 await asyncio.wait_for(superseded.wait(), self.debounce_ms() / 1000)
@@ -283,6 +317,64 @@ class Autocomplete:
         )
         return suggestion
 
+    async def plan(self, model: ModelConfig, document: Document, offset: int) -> AutocompletePlan:
+        """Everything the request for ``offset`` would send to ``model``: the prompt, its
+        parameters and the cross-file context in it. The context inspector shows this
+        very object, so what it shows is what is sent."""
+        options = model.defaultCompletionOptions
+        limits = await self.inference.limits(model)
+        configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
+        budget = prompt_token_budget(
+            max_tokens=configured_max,
+            context_length=options.contextLength,
+            max_input_tokens=limits.max_input_tokens,
+            max_total_tokens=limits.max_total_tokens,
+        )
+        context = None
+        context_tokens = 0
+        if self.context is not None:
+            room = self.context.autocomplete_budget(budget)
+            reach = tokens_to_bytes(budget)
+            visible = (max(0, offset - reach), offset + reach)
+            context = self.context.autocomplete(document, offset, room, visible)
+            context_tokens = context.selection.tokens
+        # llama.cpp keeps the KV cache of the previous prompt and evaluates only what
+        # follows the first changed token: for in-process models the prompt's start
+        # stays put while typing and the FIM suffix (evaluated again on every
+        # keystroke, as it follows the cursor) is kept to a few lines.
+        local = model.is_local
+        window = cut_context(
+            document.text,
+            offset,
+            max_prompt_tokens=budget - context_tokens,
+            max_suffix_tokens=LOCAL_SUFFIX_TOKENS if local else None,
+            stable_start=local,
+        )
+        language = language_of(document)
+        multiline = wants_multiline(window.prefix, window.suffix, language)
+        # Chat-style completion only when the user asked for it: a model without a
+        # raw-prompt route is reported, never silently completed through chat.
+        chat_only = model.autocomplete.via == "chat"
+        root = self.workspace_root()
+        snippets = context.snippets if context is not None else []
+        prompt = build_autocomplete_prompt(
+            model.model,
+            window.prefix,
+            window.suffix,
+            filename=filename_of(document.uri, root),
+            language=language,
+            template=model.promptTemplates.autocomplete,
+            chat_only=chat_only,
+            repo_name=PurePosixPath(root).name if root and snippets else None,
+            context=[(snippet.path, snippet.text) for snippet in snippets],
+        )
+        max_tokens = configured_max if multiline else min(configured_max, SINGLE_LINE_MAX_TOKENS)
+        stop = tuple(dict.fromkeys(prompt.stop + tuple(options.stop or ())))
+        if not multiline and prompt.kind != "chat":
+            stop = ("\n", *stop)
+        params = GenerationParams.for_model(model, max_tokens=max_tokens, stop=stop)
+        return AutocompletePlan(model, prompt, params, window, multiline, budget, context)
+
     async def _suggest_with(
         self,
         model: ModelConfig,
@@ -294,46 +386,10 @@ class Autocomplete:
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
         version = document.version  # the state this suggestion is for
-        options = model.defaultCompletionOptions
-        limits = await self.inference.limits(model)
-        configured_max = options.maxTokens or DEFAULT_MAX_TOKENS
-        budget = prompt_token_budget(
-            max_tokens=configured_max,
-            context_length=options.contextLength,
-            max_input_tokens=limits.max_input_tokens,
-            max_total_tokens=limits.max_total_tokens,
-        )
-        # llama.cpp keeps the KV cache of the previous prompt and evaluates only what
-        # follows the first changed token: for in-process models the prompt's start
-        # stays put while typing and the FIM suffix (evaluated again on every
-        # keystroke, as it follows the cursor) is kept to a few lines.
-        local = model.is_local
-        window = cut_context(
-            document.text,
-            offset,
-            max_prompt_tokens=budget,
-            max_suffix_tokens=LOCAL_SUFFIX_TOKENS if local else None,
-            stable_start=local,
-        )
+        plan = await self.plan(model, document, offset)
+        prompt, params, window, multiline = plan.prompt, plan.params, plan.window, plan.multiline
+        stop = params.stop or ()
         language = language_of(document)
-        multiline = wants_multiline(window.prefix, window.suffix, language)
-        # Chat-style completion only when the user asked for it: a model without a
-        # raw-prompt route is reported, never silently completed through chat.
-        chat_only = model.autocomplete.via == "chat"
-        prompt = build_autocomplete_prompt(
-            model.model,
-            window.prefix,
-            window.suffix,
-            filename=filename_of(document.uri, self.workspace_root()),
-            language=language,
-            template=model.promptTemplates.autocomplete,
-            chat_only=chat_only,
-        )
-        max_tokens = configured_max if multiline else min(configured_max, SINGLE_LINE_MAX_TOKENS)
-        stop = tuple(dict.fromkeys(prompt.stop + tuple(options.stop or ())))
-        if not multiline and prompt.kind != "chat":
-            stop = ("\n", *stop)
-        params = GenerationParams.for_model(model, max_tokens=max_tokens, stop=stop)
         key = (model.name, prompt.kind, prompt.prompt, tuple(prompt.messages), params)
 
         raw = self._cache.get(key)
@@ -344,6 +400,8 @@ class Autocomplete:
             if raw is None:
                 return None  # superseded while waiting
             self._cache[key] = raw
+        else:
+            self.on_cache_hit(model.name)
         if prompt.kind == "chat":
             raw = extract_chat_completion(raw, prefix=window.prefix)
         cleaned = postprocess(

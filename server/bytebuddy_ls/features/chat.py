@@ -18,7 +18,7 @@ is the user-facing one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ DEFAULT_CONTEXT_TOKENS = 8192
 DEFAULT_ANSWER_TOKENS = 1024
 
 DeltaCallback = Callable[[str], None]
+ReferencesCallback = Callable[[int], Awaitable[Sequence[tuple[str, str]]]]
 
 
 def chat_budget(model: ModelConfig, max_input: int | None, max_total: int | None) -> int:
@@ -79,8 +80,12 @@ async def run_chat(
     system_prompt: str | None = None,
     on_delta: DeltaCallback | None = None,
     on_wait: WaitCallback | None = None,
+    references: ReferencesCallback | None = None,
 ) -> tuple[Answer, ModelConfig]:
     """The chat chain's answer to ``conversation`` and the model that gave it.
+
+    ``references(budget_tokens)`` supplies workspace code (``@workspace``/``@file``) for
+    at most a third of the model's budget.
 
     ``on_delta`` gets each piece as it arrives (the answer streams when it is given).
     Raises ValueError without a user message, InferenceError when every model fails.
@@ -90,8 +95,13 @@ async def run_chat(
     first = chain[0]
     limits = await inference.limits(first)
     budget = chat_budget(first, limits.max_input_tokens, limits.max_total_tokens)
+    refs = await references(budget // 3) if references is not None else ()
     messages = build_chat_messages(
-        conversation, system_prompt=system_prompt, document=document, budget_tokens=budget
+        conversation,
+        system_prompt=system_prompt,
+        document=document,
+        budget_tokens=budget,
+        references=refs,
     )
     template = first.promptTemplates.chat
 
@@ -167,10 +177,13 @@ def _document_context(server: ByteBuddyServer, params: ChatParams) -> DocumentCo
 
 async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, Any]:
     from ..inference import InferenceError
+    from ..workspace.engine import workspace_references
 
     chain = _chain_for(server, params.model)
     document = _document_context(server, params)
     token = params.partial_result_token
+    conversation = [(turn.role, turn.content) for turn in params.messages]
+    conversation, workspace = workspace_references(server.context_engine, conversation)
 
     def on_delta(delta: str) -> None:
         # pygls types $/progress: a plain dict fails to serialize.
@@ -188,11 +201,12 @@ async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, 
         content, model = await run_chat(
             server.inference,
             chain,
-            [(turn.role, turn.content) for turn in params.messages],
+            conversation,
             document=document,
             system_prompt=server.settings.chat.systemPrompt,
             on_delta=on_delta if token is not None else None,
             on_wait=progress.on_wait,
+            references=workspace.gather if workspace is not None else None,
         )
     except ValueError as exc:
         progress.finish()
@@ -207,6 +221,8 @@ async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, 
     result: dict[str, Any] = {"content": str(content), "model": model.name}
     if content.truncated:
         result["truncated"] = True  # cut by maxTokens: the editor says so
+    if workspace is not None:
+        result["context"] = workspace.summary()  # what @workspace/@file added
     return result
 
 

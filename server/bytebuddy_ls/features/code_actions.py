@@ -52,9 +52,9 @@ from .edit import compute_edit, no_code_message
 from .errors import request_failed
 from .selection import selection_for
 from .workspace import (
+    Snapshot,
     display_path,
     document_for,
-    ensure_unchanged,
     path_of,
     require_document,
     resolves_code_action_edits,
@@ -171,7 +171,8 @@ async def run_action(server: ByteBuddyServer, args: RunActionArgs) -> ActionResu
     if stale:
         raise request_failed("The document changed since the action was offered; run it again.")
     selection = selection_for(document, args.range)
-    version, before = document.version, document.text
+    snapshot = Snapshot.of(document)
+    before = snapshot.text
     title = f"{action.title}…"
     if action.result == "chat":
         request = action_request(
@@ -205,9 +206,8 @@ async def run_action(server: ByteBuddyServer, args: RunActionArgs) -> ActionResu
         return ActionResult(outcome.model, reason=no_code_message(outcome.model))
     if outcome.new_text == selection.text:
         return ActionResult(outcome.model, reason="ByteBuddy: the model changed nothing.")
-    ensure_unchanged(document, version, before)
     text_edit = types.TextEdit(range=selection.range, new_text=outcome.new_text)
-    return ActionResult(outcome.model, edit=workspace_edit_for(server, document, [text_edit]))
+    return ActionResult(outcome.model, edit=snapshot.workspace_edit(server, [text_edit]))
 
 
 async def _write_tests(

@@ -145,6 +145,8 @@ def settings_changed(server: ByteBuddyServer, params: types.DidChangeConfigurati
         apply_reload(server, server.config.reload(force=True))
     elif server.settings.autocomplete.enabled != before.autocomplete.enabled:
         apply_reload(server, ReloadOutcome(False, None, False))
+    elif server.settings.context != before.context:
+        server.notify_config_changed()
 
 
 def reload_config(server: ByteBuddyServer) -> dict[str, Any]:

@@ -23,14 +23,7 @@ from ..prompting.edit import Action, EditRequest, build_edit_messages, render_ed
 from ..prompting.extract import code_for_selection
 from .ask import answer_tokens_for, ask_model
 from .selection import Selection, selection_for
-from .workspace import (
-    display_path,
-    ensure_unchanged,
-    require_document,
-    send_workspace_edit,
-    show_message,
-    workspace_edit_for,
-)
+from .workspace import Snapshot, display_path, require_document, send_workspace_edit, show_message
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
@@ -88,6 +81,25 @@ async def compute_edit(
     return EditOutcome(selection, new_text, model.name, answer)
 
 
+async def _with_workspace_code(
+    server: ByteBuddyServer, instruction: str
+) -> tuple[str, dict[str, Any] | None]:
+    """``@workspace``/``@file`` in an instruction: the code they name goes in front of
+    it (within ``context.maxTokens``). Returns the instruction to send and a summary of
+    what was added (None without mentions)."""
+    from ..prompting.chat import references_block
+    from ..workspace.engine import workspace_references
+
+    engine = server.context_engine
+    [(_, text)], mentioned = workspace_references(engine, [("user", instruction)])
+    if mentioned is None:
+        return instruction, None
+    references = await mentioned.gather(engine.options.max_tokens)
+    if references:
+        text = f"{references_block(references)}\n\n{text}"
+    return text, mentioned.summary()
+
+
 def no_code_message(model: str) -> str:
     return f"ByteBuddy: the model '{model}' answered without code; nothing was changed."
 
@@ -101,19 +113,22 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
         )
     document = require_document(server, args.uri)
     selection = selection_for(document, args.range)
-    version, before = document.version, document.text
+    snapshot = Snapshot.of(document)
+    instruction, added = await _with_workspace_code(server, instruction)
     outcome = await compute_edit(server, document, selection, instruction=instruction)
     if outcome.new_text is None:
         show_message(server, no_code_message(outcome.model), types.MessageType.Warning)
         return {"applied": False, "model": outcome.model, "reason": "no code in the answer"}
     if outcome.new_text == selection.text:
         return {"applied": False, "model": outcome.model, "reason": "no change"}
-    ensure_unchanged(document, version, before)
     text_edit = types.TextEdit(range=selection.range, new_text=outcome.new_text)
     applied = await send_workspace_edit(
-        server, workspace_edit_for(server, document, [text_edit]), "ByteBuddy edit"
+        server, snapshot.workspace_edit(server, [text_edit]), "ByteBuddy edit"
     )
-    return {"applied": applied, "model": outcome.model}
+    result: dict[str, Any] = {"applied": applied, "model": outcome.model}
+    if added is not None:
+        result["context"] = added  # what @workspace/@file added to the instruction
+    return result
 
 
 def register(server: ByteBuddyServer) -> None:

@@ -27,7 +27,7 @@ async def suggest_at(
     """Run the autocomplete engine for an LSP request; report status and errors.
     Never raises for upstream problems: the request is answered with nothing."""
     from ..inference import InferenceError
-    from .autocomplete import NoAutocompleteModel
+    from .autocomplete import AutocompletePaused, NoAutocompleteModel
 
     if not server.settings.autocomplete.enabled:
         return None
@@ -61,6 +61,9 @@ async def suggest_at(
                 "model in the config (see config.example.yaml).",
                 types.MessageType.Info,
             )
+        return None
+    except AutocompletePaused as paused:
+        server.status.set("disabled", str(paused), role="autocomplete")
         return None
     except InferenceError as error:
         progress.finish(error)

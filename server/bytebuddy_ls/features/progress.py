@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from ..log import logger
+from .workspace import supports_work_done_progress
 
 if TYPE_CHECKING:
     from ..inference import WaitEvent
@@ -79,7 +80,7 @@ class RequestProgress:
         try:
             if not self._began:
                 if self._token is None:
-                    if not _client_supports_progress(self._server):
+                    if not supports_work_done_progress(self._server):
                         return
                     self._token = f"bytebuddy-{uuid.uuid4().hex[:12]}"
                     progress.create(self._token)
@@ -119,9 +120,3 @@ class RequestProgress:
                 )
         else:
             self._server.status.set_ready(model=model, role=self._role)
-
-
-def _client_supports_progress(server: ByteBuddyServer) -> bool:
-    capabilities: Any = server.client_capabilities
-    window = getattr(capabilities, "window", None)
-    return bool(getattr(window, "work_done_progress", False))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 
 from ..log import logger, redact
+from ..lsp_types import STATUS_METHOD
 
 if TYPE_CHECKING:
     from ..server import ByteBuddyServer
 
 State = Literal["ready", "busy", "loading", "error", "disabled", "unconfigured"]
-STATUS_METHOD = "bytebuddy/status"
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,9 @@ class Status:
     message: str
     model: str | None = None
     role: str | None = None
+    budget: dict[str, Any] | None = None  # the most used budget (see usage.budgets)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
@@ -38,7 +39,13 @@ class StatusReporter:
     def set(
         self, state: State, message: str, *, model: str | None = None, role: str | None = None
     ) -> None:
-        status = Status(state, redact(message), model, role)
+        self._send(Status(state, redact(message), model, role, self.current.budget))
+
+    def set_budget(self, budget: dict[str, Any] | None) -> None:
+        """Sends the status again when the budget figure it carries changed."""
+        self._send(replace(self.current, budget=budget))
+
+    def _send(self, status: Status) -> None:
         if status == self.current:
             return
         self.current = status

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,16 +80,18 @@ def display_path(server: ByteBuddyServer, uri: str) -> str | None:
 # What the client can do (its capabilities; every level may be absent)
 
 
-def supports_document_changes(server: ByteBuddyServer) -> bool:
+def _workspace_edit(server: ByteBuddyServer) -> types.WorkspaceEditClientCapabilities:
     workspace = server.client_capabilities.workspace
-    workspace_edit = workspace.workspace_edit if workspace else None
-    return bool(workspace_edit and workspace_edit.document_changes)
+    edit = workspace.workspace_edit if workspace else None
+    return edit or types.WorkspaceEditClientCapabilities()
+
+
+def supports_document_changes(server: ByteBuddyServer) -> bool:
+    return bool(_workspace_edit(server).document_changes)
 
 
 def supports_create_file(server: ByteBuddyServer) -> bool:
-    workspace = server.client_capabilities.workspace
-    workspace_edit = workspace.workspace_edit if workspace else None
-    operations = (workspace_edit.resource_operations if workspace_edit else None) or []
+    operations = _workspace_edit(server).resource_operations or []
     return supports_document_changes(server) and types.ResourceOperationKind.Create in operations
 
 
@@ -103,6 +106,11 @@ def shows_documents(server: ByteBuddyServer) -> bool:
     window = server.client_capabilities.window
     show = window.show_document if window else None
     return bool(show and show.support)
+
+
+def supports_work_done_progress(server: ByteBuddyServer) -> bool:
+    window = server.client_capabilities.window
+    return bool(window and window.work_done_progress)
 
 
 def has_inline_completion(server: ByteBuddyServer) -> bool:
@@ -133,13 +141,28 @@ def workspace_edit_for(
     return types.WorkspaceEdit(changes={document.uri: list(edits)})
 
 
-def ensure_unchanged(document: Document, version: int | None, text: str) -> None:
-    """Refuse to apply edits computed for an older state of the document."""
-    if document.version != version or document.text != text:
-        raise request_failed(
-            "The document changed while the model was working; nothing was applied. "
-            "Run the action again."
-        )
+@dataclass(frozen=True)
+class Snapshot:
+    """A document as it was when the model was asked: edits computed for it are refused
+    once the document has changed."""
+
+    document: Document
+    version: int | None
+    text: str
+
+    @classmethod
+    def of(cls, document: Document) -> Snapshot:
+        return cls(document, document.version, document.text)
+
+    def workspace_edit(
+        self, server: ByteBuddyServer, edits: Sequence[types.TextEdit]
+    ) -> types.WorkspaceEdit:
+        if self.document.version != self.version or self.document.text != self.text:
+            raise request_failed(
+                "The document changed while the model was working; nothing was applied. "
+                "Run the action again."
+            )
+        return workspace_edit_for(server, self.document, edits)
 
 
 async def send_workspace_edit(

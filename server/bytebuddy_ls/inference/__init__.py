@@ -24,6 +24,7 @@ from .client import InferenceClient
 from .errors import (
     AuthError,
     BadRequestError,
+    BudgetExceededError,
     ConnectError,
     EmptyAnswerError,
     GatedModelError,
@@ -55,6 +56,7 @@ __all__ = [
     "Answer",
     "AuthError",
     "BadRequestError",
+    "BudgetExceededError",
     "CallObserver",
     "ChainStream",
     "ChatMessage",

@@ -31,7 +31,7 @@ from ..log import logger
 from .auth import HostPolicy
 from .backend import Backend, Kind, Request
 from .chain import ChainRunner, ChainStream
-from .errors import EmptyAnswerError, InferenceError
+from .errors import BudgetExceededError, EmptyAnswerError, InferenceError
 from .http_backend import HttpBackend
 from .local_backend import LocalBackend
 from .policy import CircuitBreakers, RetryPolicy
@@ -73,6 +73,9 @@ class InferenceClient:
         self._breakers = CircuitBreakers(self.policy, clock)
         self._chains = ChainRunner(self._breakers)
         self._observers: list[CallObserver] = []
+        # Why a model may not be asked for a role right now (a used-up budget), or None.
+        self.refusal: Callable[[ModelConfig, str], str | None] = lambda _model, _role: None
+        self.in_flight = 0  # operations running upstream (metrics)
 
     # ----- configuration -------------------------------------------------------------
 
@@ -123,14 +126,25 @@ class InferenceClient:
         ``ending.finish_reason`` learns how the answer ended."""
         finish: str | None = None
         produced = False
-        # aclosing: a consumer that stops early stops the upstream request at once.
-        async with contextlib.aclosing(self.backend(model).run(model, request, self._emit)) as run:
-            async for piece in run:
-                if piece.finish_reason is not None:
-                    finish = ending.finish_reason = piece.finish_reason
-                if piece.text:
-                    produced = True
-                    yield piece.text
+        refusal = self.refusal(model, request.role)
+        if refusal is not None:
+            raise BudgetExceededError(
+                refusal, model=model.name, model_id=model.model, user_message=refusal
+            )
+        self.in_flight += 1
+        try:
+            # aclosing: a consumer that stops early stops the upstream request at once.
+            async with contextlib.aclosing(
+                self.backend(model).run(model, request, self._emit)
+            ) as run:
+                async for piece in run:
+                    if piece.finish_reason is not None:
+                        finish = ending.finish_reason = piece.finish_reason
+                    if piece.text:
+                        produced = True
+                        yield piece.text
+        finally:
+            self.in_flight -= 1
         if not produced and request.role not in _EMPTY_IS_SUCCESS:
             why = " (it stopped at a stop sequence or end token)" if finish == "stop" else ""
             why = " (it hit the token limit)" if finish == "length" else why
@@ -177,6 +191,46 @@ class InferenceClient:
 
     # One model, no chain: no fallback and no circuit-breaker bookkeeping (callers that
     # run their own per-model work through ``run_chain`` get both there).
+
+    async def embed(
+        self,
+        model: ModelConfig,
+        texts: list[str],
+        *,
+        role: str = "embed",
+        operation: str = "embed",
+    ) -> list[list[float]]:
+        """One vector per text from a model with the ``embed`` role (wire formats in
+        ``embeddings``); one call record per request. No retries and no chain: the
+        workspace index embeds in the background and tries again later."""
+        from .embeddings import embed_target, parse_response, request_body
+        from .errors import ProtocolError
+        from .metering import Meter
+
+        if not texts:
+            return []
+        target = embed_target(model, self.router)
+        meter = Meter(
+            self._emit,
+            model=model.name,
+            model_id=target.model_field or model.model,
+            provider=target.provider,
+            role=role,
+            operation=operation,
+            prompt_text="".join(texts),
+            stream=False,
+        )
+        try:
+            data = await self.http.post_json(model, target.url, request_body(target, texts))
+            vectors = parse_response(target, data, len(texts))
+        except ProtocolError as exc:
+            meter.finish(exc)
+            raise ProtocolError(exc.detail, model=model.name, model_id=model.model) from None
+        except BaseException as exc:
+            meter.finish(exc)
+            raise
+        meter.finish()
+        return vectors
 
     async def generate(
         self,

@@ -205,6 +205,14 @@ class UnsupportedOperationError(InferenceError):
     kind = "unsupported"
 
 
+class BudgetExceededError(InferenceError):
+    """A used-up budget (config ``budgets``, ``onExceed: block``) stops requests to this
+    model; the message says which budget and how to raise it. Not sent upstream."""
+
+    counts_against_model = False
+    kind = "budget"
+
+
 class EmptyAnswerError(InferenceError):
     """The model answered nothing (it stopped at once): reported, not shown as success."""
 

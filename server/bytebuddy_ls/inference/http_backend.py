@@ -247,6 +247,23 @@ class HttpBackend:
             return None
         raise error
 
+    async def post_json(self, model: ModelConfig, url: str, body: dict[str, Any]) -> Any:
+        """POST ``body`` to ``url``: the answer's JSON; an error status raises its
+        InferenceError, an answer that is not JSON a ProtocolError. No retries (for
+        background work that tries again later, such as embeddings)."""
+        headers = self.headers(model, url, stream=False)
+        response = await self._send(model, "POST", url, headers, body, self._timeout(model))
+        if response.status_code >= 400:
+            raise self._error(model, response.status_code, response.content, response.headers, url)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise ProtocolError(
+                f"{origin(url)} answered with something that is not JSON",
+                model=model.name,
+                model_id=model.model,
+            ) from None
+
     # ----- engines, limits, provider mapping ----------------------------------------
 
     def _engine_key(self, model: ModelConfig) -> str:

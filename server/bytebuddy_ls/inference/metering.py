@@ -95,6 +95,7 @@ class Meter:
             ttft_s=(self._first - self._start) if self._stream and self._first else None,
             outcome=outcome_of(error),
             finish_reason=self.finish_reason,
+            prompt=self._prompt_text,
         )
         try:
             self._emit(record)

@@ -10,7 +10,7 @@ otherwise they are estimates and ``estimated`` is True.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,9 @@ class UpstreamCall:
     ttft_s: float | None        # time to first token (streams), else None
     outcome: str                # "ok" | "cancelled" | an error kind, e.g. "rate_limited", "auth"
     finish_reason: str | None = None
+    # The prompt as sent (chat messages joined), for the audit log's hash; kept out of
+    # repr and comparisons so it never lands in a log line by accident.
+    prompt: str | None = field(default=None, repr=False, compare=False)
 
 
 CallObserver = Callable[[UpstreamCall], None]   # cheap, called on the event loop, never raises

@@ -265,6 +265,15 @@ def _excerpt(document: DocumentContext, lines: list[str], span: tuple[int, int])
     return f"{_label(document)}{note}:\n{fenced(''.join(lines[start:end]), document.language)}"
 
 
+def references_block(references: Sequence[tuple[str, str]]) -> str:
+    """Workspace code for the question, each piece labelled with where it comes from."""
+    parts = ["Code from the workspace that may be relevant:"]
+    for label, code in references:
+        fence = "````" if "```" in code else "```"
+        parts.append(f"{label}\n{fence}\n{code}\n{fence}")
+    return "\n\n".join(parts)
+
+
 def context_block(document: DocumentContext, max_bytes: int = MAX_CONTEXT_BYTES) -> str:
     """The document context as Markdown, within ``max_bytes`` (whole lines only).
 
@@ -318,8 +327,13 @@ def build_chat_messages(
     system_prompt: str | None = None,
     document: DocumentContext | None = None,
     budget_tokens: int | None = None,
+    references: Sequence[tuple[str, str]] = (),
 ) -> list[Message]:
     """The messages to send: system prompt, history, and the latest question with context.
+
+    ``references`` are (label, code) pairs from the workspace (``@workspace``,
+    ``@file``), already cut to their budget; they go in front of the question, before
+    the document context.
 
     - The system prompt is ``system_prompt`` (None → DEFAULT_CHAT_SYSTEM_PROMPT, "" →
       none) followed by any system messages the client sent.
@@ -351,6 +365,8 @@ def build_chat_messages(
         context = context_block(document, max_bytes)
         if context:
             question = f"{context}\n\n{question}"
+    if references:
+        question = f"{references_block(references)}\n\n{question}"
     tail: list[Message] = [("user", question), *turns[latest + 1 :]]
     history = turns[:latest]
     if budget_tokens is not None:

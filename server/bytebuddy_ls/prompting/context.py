@@ -13,6 +13,7 @@ files).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .tokens import tokens_to_bytes, utf8_length
@@ -132,30 +133,15 @@ def _scan_back(text: str, offset: int, budget: int) -> tuple[int, int]:
     The cursor line's text before the cursor is always included (cut from the left if it
     alone is too long). Returns (start offset, bytes used).
     """
-    low = max(0, offset - budget)
-    newline = text.rfind("\n", low, offset)
-    if newline < 0 and low > 0:
+    # The cursor line's start is found like the previous line's start of a line
+    # beginning just after the cursor.
+    line_start = _previous_line_start(text, offset + 1, budget)
+    if line_start is None or utf8_length(text[line_start:offset]) > budget:
+        low = max(0, offset - budget) if line_start is None else line_start
         start = _keep_last_bytes(text, low, offset, budget)
         return start, utf8_length(text[start:offset])
-    line_start = newline + 1
     used = utf8_length(text[line_start:offset])
-    if used > budget:
-        start = _keep_last_bytes(text, line_start, offset, budget)
-        return start, utf8_length(text[start:offset])
-    position = line_start
-    while position > 0:
-        remaining = budget - used
-        low = max(0, position - 1 - remaining)
-        newline = text.rfind("\n", low, position - 1)
-        if newline < 0 and low > 0:
-            break  # the previous line does not fit
-        line_start = newline + 1
-        cost = utf8_length(text[line_start:position])
-        if cost > remaining:
-            break
-        used += cost
-        position = line_start
-    return position, used
+    return _take_whole_lines(text, line_start, used, budget, _previous_line_start)
 
 
 def _scan_forward(text: str, offset: int, budget: int) -> tuple[int, int]:
@@ -165,36 +151,57 @@ def _scan_forward(text: str, offset: int, budget: int) -> tuple[int, int]:
     long). Returns (end offset, bytes used).
     """
     size = len(text)
-    high = min(size, offset + budget)
-    newline = text.find("\n", offset, high)
-    if newline < 0:
-        if high < size:
-            end = _keep_first_bytes(text, offset, high, budget)
-            return end, utf8_length(text[offset:end])
-        line_end = size
-    else:
-        line_end = newline + 1
-    used = utf8_length(text[offset:line_end])
-    if used > budget:
-        end = _keep_first_bytes(text, offset, line_end, budget)
+    line_end = _next_line_end(text, offset, budget) if offset < size else size
+    if line_end is None or utf8_length(text[offset:line_end]) > budget:
+        high = min(size, offset + budget) if line_end is None else line_end
+        end = _keep_first_bytes(text, offset, high, budget)
         return end, utf8_length(text[offset:end])
-    position = line_end
-    while position < size:
-        remaining = budget - used
-        high = min(size, position + remaining)
-        newline = text.find("\n", position, high)
-        if newline < 0:
-            if high < size:
-                break  # the next line does not fit
-            line_end = size
-        else:
-            line_end = newline + 1
-        cost = utf8_length(text[position:line_end])
-        if cost > remaining:
+    used = utf8_length(text[offset:line_end])
+    return _take_whole_lines(text, line_end, used, budget, _next_line_end)
+
+
+# (text, position, room) -> the next line boundary within room, or None.
+Boundary = Callable[[str, int, int], int | None]
+
+
+def _take_whole_lines(
+    text: str, position: int, used: int, budget: int, next_boundary: Boundary
+) -> tuple[int, int]:
+    """Move ``position`` line by line (``next_boundary``) while the lines fit ``budget``
+    bytes; returns the final position and the bytes used."""
+    while (boundary := next_boundary(text, position, budget - used)) is not None:
+        low, high = min(position, boundary), max(position, boundary)
+        cost = utf8_length(text[low:high])
+        if cost > budget - used:
             break
         used += cost
-        position = line_end
+        position = boundary
     return position, used
+
+
+def _previous_line_start(text: str, position: int, room: int) -> int | None:
+    """Start of the line ending just before ``position`` (a line start), or None when
+    there is none or it is longer than ``room`` characters."""
+    if position <= 0:
+        return None
+    low = max(0, position - 1 - room)
+    newline = text.rfind("\n", low, position - 1)
+    if newline < 0 and low > 0:
+        return None
+    return newline + 1
+
+
+def _next_line_end(text: str, position: int, room: int) -> int | None:
+    """End (after its newline) of the line starting at ``position``, or None when there
+    is none or it is longer than ``room`` characters."""
+    size = len(text)
+    if position >= size:
+        return None
+    high = min(size, position + room)
+    newline = text.find("\n", position, high)
+    if newline < 0:
+        return size if high >= size else None
+    return newline + 1
 
 
 def _keep_last_bytes(text: str, start: int, end: int, budget: int) -> int:

@@ -236,29 +236,26 @@ def tail_lines(text: str, max_chars: int) -> str:
     """The last whole lines of ``text`` within ``max_chars`` (the part nearest below)."""
     if len(text) <= max_chars:
         return text
-    lines = split_lines(text)
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):
-        if size + len(line) > max_chars:
-            break
-        kept.append(line)
-        size += len(line)
-    return "".join(reversed(kept))
+    return "".join(reversed(_lines_within(reversed(split_lines(text)), max_chars)))
 
 
 def head_lines(text: str, max_chars: int) -> str:
     """The first whole lines of ``text`` within ``max_chars``."""
     if len(text) <= max_chars:
         return text
+    return "".join(_lines_within(split_lines(text), max_chars))
+
+
+def _lines_within(lines: Iterable[str], max_chars: int) -> list[str]:
+    """The leading ``lines`` whose total length stays within ``max_chars``."""
     kept: list[str] = []
     size = 0
-    for line in split_lines(text):
-        if size + len(line) > max_chars:
+    for line in lines:
+        size += len(line)
+        if size > max_chars:
             break
         kept.append(line)
-        size += len(line)
-    return "".join(kept)
+    return kept
 
 
 def _bounded(request: EditRequest) -> tuple[str, str]:

@@ -17,17 +17,29 @@ StarCoder2 was trained with ``<file_sep>`` too, but with the path *inside* the F
 prefix and only in repository context; it is not emitted, so StarCoder2 prompts stay
 exactly ``<fim_prefix>P<fim_suffix>S<fim_middle>``. Other families have no documented
 header, and a comment header would change the code the model continues.
+
+Cross-file context (snippets of other files) goes in the family's repository-level
+format where it was trained with one (``repo_format``): Qwen2.5-Coder
+``<|file_sep|>path\\ncode`` blocks after ``<|repo_name|>``; StarCoder2
+``<file_sep>path\\ncode`` blocks, the current file then as
+``<file_sep><fim_prefix>path\\nP…``; CodeGemma ``<|file_separator|>path\\ncode``
+blocks. Every other family gets the snippets as comments at the top of the prefix, in
+the language's comment syntax (what a model sees in real files), and a chat prompt gets
+them as a block before the file.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .templates import literal_text, mentions, render_template
 
 PromptKind = Literal["fim", "prefix", "chat"]
+RepoFormat = Literal["qwen", "starcoder2", "codegemma"]
+ContextFiles = Sequence[tuple[str, str]]  # (path shown to the model, text)
 
 # Markers for where the prefix and suffix go in a family's template segments.
 _P = "\x00prefix"
@@ -45,6 +57,14 @@ class FimFamily:
     # Control tokens the model may emit besides the stop tokens.
     extra_tokens: tuple[str, ...] = ()
     header: Literal["qwen", None] = None
+    # Multi-file format, for model ids matching ``repo_pattern`` (all when None).
+    repo_format: RepoFormat | None = None
+    repo_pattern: re.Pattern[str] | None = None
+
+    def repo_format_for(self, model_id: str) -> RepoFormat | None:
+        if self.repo_pattern is not None and not self.repo_pattern.search(model_id):
+            return None
+        return self.repo_format
 
     def render(self, prefix: str, suffix: str) -> str:
         return "".join(prefix if s == _P else suffix if s == _S else s for s in self.segments)
@@ -62,8 +82,19 @@ def _family(
     stop: tuple[str, ...],
     extra: tuple[str, ...] = (),
     header: Literal["qwen", None] = None,
+    repo_format: RepoFormat | None = None,
+    repo_pattern: str | None = None,
 ) -> FimFamily:
-    return FimFamily(name, re.compile(pattern, re.IGNORECASE), segments, stop, extra, header)
+    return FimFamily(
+        name,
+        re.compile(pattern, re.IGNORECASE),
+        segments,
+        stop,
+        extra,
+        header,
+        repo_format,
+        re.compile(repo_pattern, re.IGNORECASE) if repo_pattern else None,
+    )
 
 
 _STARCODER_SEGMENTS = ("<fim_prefix>", _P, "<fim_suffix>", _S, "<fim_middle>")
@@ -79,6 +110,8 @@ FIM_FAMILIES: tuple[FimFamily, ...] = (
         _STARCODER_SEGMENTS,
         ("<file_sep>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<|endoftext|>"),
         _STARCODER_EXTRA,
+        repo_format="starcoder2",
+        repo_pattern=r"starcoder2",
     ),
     _family(
         "qwen-coder",
@@ -87,6 +120,7 @@ FIM_FAMILIES: tuple[FimFamily, ...] = (
         ("<|file_sep|>", "<|fim_pad|>", "<|im_end|>", "<|endoftext|>", *_PIPE_FIM_TOKENS),
         ("<|repo_name|>", "<|im_start|>"),
         header="qwen",
+        repo_format="qwen",
     ),
     _family(
         "codegemma",
@@ -94,6 +128,7 @@ FIM_FAMILIES: tuple[FimFamily, ...] = (
         _PIPE_FIM_SEGMENTS,
         ("<|file_separator|>", "<end_of_turn>", "<eos>", *_PIPE_FIM_TOKENS),
         ("<start_of_turn>",),
+        repo_format="codegemma",
     ),
     _family(
         "codellama",
@@ -154,6 +189,8 @@ class AutocompletePrompt:
     messages: list[tuple[str, str]] = field(default_factory=list)
     stop: tuple[str, ...] = ()
     family: str | None = None
+    # How cross-file context was put in: a repo format, "comments", "chat", or None.
+    context_format: str | None = None
 
 
 def family_for(model_id: str) -> FimFamily | None:
@@ -206,6 +243,7 @@ def build_autocomplete_prompt(
     template: str | None = None,
     repo_name: str | None = None,
     chat_only: bool = False,
+    context: ContextFiles = (),
 ) -> AutocompletePrompt:
     """The prompt for one autocomplete request.
 
@@ -213,14 +251,19 @@ def build_autocomplete_prompt(
     ``render_fim_template`` for its variables). ``chat_only`` forces the hole-filling chat
     prompt, for transports that only speak chat completions (e.g. the router's
     OpenAI-compatible route). ``filename`` should be workspace-relative when possible.
+    ``context``: snippets of other files, rendered as the module docstring says;
+    ``context_format`` of the result names the form used.
     """
     family = family_for(model_id)
     if chat_only or (template is None and family is None and is_chat_model(model_id)):
         return AutocompletePrompt(
             kind="chat",
-            messages=_chat_messages(prefix, suffix, filename, language, template, repo_name),
+            messages=_chat_messages(
+                prefix, suffix, filename, language, template, repo_name, context
+            ),
             stop=(_CLOSE_TAG,),
             family=None,
+            context_format="chat" if context else None,
         )
     if template is not None:
         rendered = render_fim_template(
@@ -230,20 +273,50 @@ def build_autocomplete_prompt(
             filename=filename,
             language=language,
             repo_name=repo_name,
+            context=context_as_comments(context, language),
         )
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
         kind: PromptKind = "fim" if mentions(template, "suffix") else "prefix"
+        uses_context = bool(context) and mentions(template, "context")
         return AutocompletePrompt(
-            kind=kind, prompt=rendered, stop=stop, family=family.name if family else None
+            kind=kind,
+            prompt=rendered,
+            stop=stop,
+            family=family.name if family else None,
+            context_format="comments" if uses_context else None,
         )
     if family is None:
-        return AutocompletePrompt(kind="prefix", prompt=prefix, stop=(), family=None)
-    header = _qwen_header(filename, repo_name) if family.header == "qwen" else ""
+        comments = context_as_comments(context, language)
+        return AutocompletePrompt(
+            kind="prefix",
+            prompt=comments + prefix,
+            stop=(),
+            family=None,
+            context_format="comments" if comments else None,
+        )
+    repo_format = family.repo_format_for(model_id) if context else None
+    if repo_format == "qwen":
+        prompt = _qwen_repo(filename, repo_name, context) + family.render(prefix, suffix)
+    elif repo_format == "starcoder2":
+        files = "".join(f"<file_sep>{path}\n{text}\n" for path, text in context)
+        repo = f"<repo_name>{repo_name}" if repo_name else ""
+        current = f"{filename}\n" if filename else ""
+        prompt = repo + files + "<file_sep>" + family.render(current + prefix, suffix)
+    elif repo_format == "codegemma":
+        files = "".join(f"<|file_separator|>{path}\n{text}\n" for path, text in context)
+        current = f"<|file_separator|>{filename}\n" if filename else "<|file_separator|>"
+        prompt = files + current + family.render(prefix, suffix)
+    else:
+        comments = context_as_comments(context, language)
+        header = _qwen_header(filename, repo_name) if family.header == "qwen" else ""
+        prompt = header + family.render(comments + prefix, suffix)
+        repo_format = None
     return AutocompletePrompt(
         kind="fim",
-        prompt=header + family.render(prefix, suffix),
+        prompt=prompt,
         stop=family.stop,
         family=family.name,
+        context_format=repo_format or ("comments" if context else None),
     )
 
 
@@ -254,6 +327,55 @@ def _qwen_header(filename: str | None, repo_name: str | None) -> str:
     return f"{repo}<|file_sep|>{filename}\n"
 
 
+def _qwen_repo(filename: str | None, repo_name: str | None, context: ContextFiles) -> str:
+    repo = f"<|repo_name|>{repo_name}\n" if repo_name else ""
+    files = "".join(f"<|file_sep|>{path}\n{text}\n" for path, text in context)
+    return f"{repo}{files}<|file_sep|>{filename or 'untitled'}\n"
+
+
+# Line-comment syntax by LSP language id (default ``//``); block-only languages wrap.
+_LINE_COMMENT = {
+    **dict.fromkeys(
+        str.split(
+            "python ruby shellscript perl r yaml toml elixir julia coffeescript powershell "
+            "dockerfile makefile nim crystal cmake"
+        ),
+        "#",
+    ),
+    **dict.fromkeys(["lua", "sql", "haskell", "elm", "ada"], "--"),
+    **dict.fromkeys(["clojure", "lisp", "scheme", "racket"], ";;"),
+    "erlang": "%",
+    "latex": "%",
+    "tex": "%",
+    "matlab": "%",
+    "vim": '"',
+    "bat": "REM",
+}
+_BLOCK_COMMENT = {
+    **dict.fromkeys(["html", "xml", "vue", "svelte", "markdown"], ("<!--", "-->")),
+    "css": ("/*", "*/"),
+    "ocaml": ("(*", "*)"),
+}
+
+
+def context_as_comments(context: ContextFiles, language: str | None) -> str:
+    """Snippets of other files as comments, each headed by its path (ends in a newline)."""
+    if not context:
+        return ""
+    block = _BLOCK_COMMENT.get(language or "")
+    out: list[str] = []
+    for path, text in context:
+        if block is not None:
+            body = text.replace(block[1], block[1][0] + " " + block[1][1:])
+            out.append(f"{block[0]} Path: {path}\n{body}\n{block[1]}\n")
+            continue
+        mark = _LINE_COMMENT.get(language or "", "//")
+        lines = [f"{mark} Path: {path}"]
+        lines += [f"{mark} {line}".rstrip() for line in text.split("\n")]
+        out.append("\n".join(lines) + "\n")
+    return "".join(out)
+
+
 def render_fim_template(
     template: str,
     *,
@@ -262,9 +384,11 @@ def render_fim_template(
     filename: str | None,
     language: str | None,
     repo_name: str | None = None,
+    context: str = "",
 ) -> str:
     """Fill an autocomplete template (see :func:`templates.render_template`). Variables:
-    prefix, suffix, filename (alias filepath), language, reponame (alias repo_name)."""
+    prefix, suffix, filename (alias filepath), language, reponame (alias repo_name),
+    context (other files' snippets as comments)."""
     values = {
         "prefix": prefix,
         "suffix": suffix,
@@ -273,6 +397,7 @@ def render_fim_template(
         "language": language or "",
         "reponame": repo_name or "",
         "repo_name": repo_name or "",
+        "context": context,
     }
     return render_template(template, values)
 
@@ -315,6 +440,7 @@ def _chat_messages(
     language: str | None,
     template: str | None,
     repo_name: str | None,
+    context: ContextFiles = (),
 ) -> list[tuple[str, str]]:
     if template is not None:
         user = render_fim_template(
@@ -324,12 +450,16 @@ def _chat_messages(
             filename=filename,
             language=language,
             repo_name=repo_name,
+            context=context_as_comments(context, language),
         )
     else:
         label = filename or "untitled"
         if language:
             label += f" ({language})"
         user = f"File: {label}\n<FILE>\n{prefix}{HOLE_MARKER}{suffix}\n</FILE>"
+        if context:
+            blocks = "".join(f'<FILE path="{path}">\n{text}\n</FILE>\n' for path, text in context)
+            user = f"Code from other files of the project, for reference:\n{blocks}\n{user}"
     return [
         ("system", _CHAT_SYSTEM),
         ("user", _EXAMPLE_USER),

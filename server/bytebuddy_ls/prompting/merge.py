@@ -101,7 +101,7 @@ def _match_lines(
         tail.append((a1, b1))
     if a0 < a1 and b0 < b1:
         if (a1 - a0) * (b1 - b0) <= _DIRECT_DIFF_LIMIT:
-            _difflib_matches(a, b, a0, a1, b0, b1, out)
+            _difflib_matches(a[a0:a1], b[b0:b1], (a0, b0), out)
         else:
             anchors = _unique_anchors(a, b, a0, a1, b0, b1)
             if anchors:
@@ -114,22 +114,21 @@ def _match_lines(
             else:
                 # Nothing unique to cut at: difflib's junk heuristic keeps it fast;
                 # the edits stay exact, only possibly less small.
-                _difflib_matches(a, b, a0, a1, b0, b1, out, autojunk=True)
+                _difflib_matches(a[a0:a1], b[b0:b1], (a0, b0), out, autojunk=True)
     out.extend(reversed(tail))
 
 
 def _difflib_matches(
-    a: Sequence[str],
-    b: Sequence[str],
-    a0: int,
-    a1: int,
-    b0: int,
-    b1: int,
+    a_part: Sequence[str],
+    b_part: Sequence[str],
+    start: tuple[int, int],
     out: list[tuple[int, int]],
     *,
     autojunk: bool = False,
 ) -> None:
-    matcher = difflib.SequenceMatcher(None, a[a0:a1], b[b0:b1], autojunk=autojunk)
+    """Append difflib's matching line pairs of two segments that begin at ``start``."""
+    a0, b0 = start
+    matcher = difflib.SequenceMatcher(None, a_part, b_part, autojunk=autojunk)
     for i, j, size in matcher.get_matching_blocks():
         out.extend((a0 + i + k, b0 + j + k) for k in range(size))
 

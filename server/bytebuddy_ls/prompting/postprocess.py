@@ -452,17 +452,9 @@ def _structure_errors(text: str) -> int:
     escaped = False
     for ch in text:
         if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-            elif ch == "\n":
-                errors += 1
-                quote = None
-            continue
-        if ch in _OPEN_TO_CLOSE:
+            quote, escaped, broken = _inside_quote(ch, quote, escaped)
+            errors += broken
+        elif ch in _OPEN_TO_CLOSE:
             stack.append(ch)
         elif ch in _CLOSE_TO_OPEN:
             if stack and stack[-1] == _CLOSE_TO_OPEN[ch]:
@@ -472,6 +464,19 @@ def _structure_errors(text: str) -> int:
         elif ch in _QUOTES:
             quote = ch
     return errors + len(stack) + (1 if quote else 0)
+
+
+def _inside_quote(ch: str, quote: str, escaped: bool) -> tuple[str | None, bool, int]:
+    """One character of a quoted string: (quote still open, next is escaped, errors)."""
+    if escaped:
+        return quote, False, 0
+    if ch == "\\":
+        return quote, True, 0
+    if ch == quote:
+        return None, False, 0
+    if ch == "\n":  # a string literal does not span lines
+        return None, False, 1
+    return quote, False, 0
 
 
 def _is_subsequence(needle: str, haystack: str) -> bool:
@@ -485,45 +490,69 @@ def _is_subsequence(needle: str, haystack: str) -> bool:
 
 def _resolve_line_suffix_overlap(text: str, cursor: _Cursor) -> tuple[str, str]:
     """(text to insert, line-suffix text it replaces): see rule 8 of the module docstring."""
-    line_suffix = cursor.line_suffix
-    wanted = line_suffix.strip()[:64]
+    wanted = cursor.line_suffix.strip()[:64]
     if not wanted:
         return text, ""
-    lead_space = line_suffix[: len(line_suffix) - len(line_suffix.lstrip())]
-    context = line_suffix[:256]
-    line_prefix = cursor.line_prefix[-256:]
-
-    def errors(candidate: str, rest_of_line: str) -> int:
-        return _structure_errors(line_prefix + candidate + rest_of_line)
-
-    baseline = errors(text, context)
-    body = text.rstrip(" \t")
-    # The completion ends with the whole text after the cursor: trim it (ties win).
-    if body.endswith(wanted):
-        trimmed = body[: len(body) - len(wanted)]
-        if lead_space:
-            trimmed = trimmed.rstrip(" \t")
-        if errors(trimmed, context) <= baseline:
-            return trimmed, ""
-    best: tuple[int, str, str] | None = None  # (errors, text, replaced)
-    for size in range(len(wanted) - 1, 0, -1):  # ends with the beginning of it: trim
-        if body.endswith(wanted[:size]):
-            trimmed = body[: len(body) - size]
-            score = errors(trimmed, context)
-            if score < baseline and (best is None or score < best[0]):
-                best = (score, trimmed, "")
-    # Re-closes it and goes on: replace it. Only a leading run of closing characters can
-    # be re-closed, which also bounds the candidates to a handful.
-    closing_run = len(wanted) - len(wanted.lstrip("".join(_CLOSING)))
-    for size in range(closing_run, 0, -1):
-        if _is_subsequence(wanted[:size], text):
-            replaced = lead_space + wanted[:size]
-            score = errors(text, context[len(replaced) :])
-            if score < baseline and (best is None or score < best[0]):
-                best = (score, text, replaced)
-    if best is None:
+    overlap = _SuffixOverlap(text, cursor, wanted)
+    whole = overlap.trim_whole()
+    if whole is not None:
+        return whole, ""
+    candidates = [*overlap.partial_trims(), *overlap.reclosings()]
+    if not candidates:
         return text, ""
-    return best[1], best[2]
+    _score, kept, replaced = min(candidates, key=lambda candidate: candidate[0])
+    return kept, replaced
+
+
+class _SuffixOverlap:
+    """Ways a completion can meet the text after the cursor on its line, each scored by
+    the bracket/quote errors the line would have (fewer than as is, or not kept)."""
+
+    def __init__(self, text: str, cursor: _Cursor, wanted: str) -> None:
+        line_suffix = cursor.line_suffix
+        self.text = text
+        self.body = text.rstrip(" \t")
+        self.wanted = wanted
+        self.lead_space = line_suffix[: len(line_suffix) - len(line_suffix.lstrip())]
+        self.context = line_suffix[:256]
+        self.line_prefix = cursor.line_prefix[-256:]
+        self.baseline = self.errors(text, self.context)
+
+    def errors(self, candidate: str, rest_of_line: str) -> int:
+        return _structure_errors(self.line_prefix + candidate + rest_of_line)
+
+    def trim_whole(self) -> str | None:
+        """The completion ends with the whole text after the cursor: trim it (ties win)."""
+        if not self.body.endswith(self.wanted):
+            return None
+        trimmed = self.body[: len(self.body) - len(self.wanted)]
+        if self.lead_space:
+            trimmed = trimmed.rstrip(" \t")
+        return trimmed if self.errors(trimmed, self.context) <= self.baseline else None
+
+    def partial_trims(self) -> list[tuple[int, str, str]]:
+        """It ends with the beginning of the text after the cursor: trim that."""
+        found = []
+        for size in range(len(self.wanted) - 1, 0, -1):
+            if self.body.endswith(self.wanted[:size]):
+                trimmed = self.body[: len(self.body) - size]
+                score = self.errors(trimmed, self.context)
+                if score < self.baseline:
+                    found.append((score, trimmed, ""))
+        return found
+
+    def reclosings(self) -> list[tuple[int, str, str]]:
+        """It re-closes the text after the cursor and goes on: replace that. Only a
+        leading run of closing characters can be re-closed (a handful of candidates)."""
+        found = []
+        closing_run = len(self.wanted) - len(self.wanted.lstrip("".join(_CLOSING)))
+        for size in range(closing_run, 0, -1):
+            if _is_subsequence(self.wanted[:size], self.text):
+                replaced = self.lead_space + self.wanted[:size]
+                score = self.errors(self.text, self.context[len(replaced) :])
+                if score < self.baseline:
+                    found.append((score, self.text, replaced))
+        return found
 
 
 class StreamFilter:

@@ -212,6 +212,9 @@ function M.status_lines()
   if s.model then
     table.insert(lines, ("  model: %s%s"):format(s.model, s.role and (" (" .. s.role .. ")") or ""))
   end
+  if type(s.budget) == "table" and s.budget.message then
+    table.insert(lines, "  budget: " .. s.budget.message)
+  end
   local client = lsp.get_client(nil)
   if client then
     table.insert(lines, ("  client: id %d, root %s, encoding %s"):format(

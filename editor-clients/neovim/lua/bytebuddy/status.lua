@@ -6,6 +6,7 @@ local M = {}
 ---@field message string
 ---@field model string|nil
 ---@field role string|nil
+---@field budget table|nil  the most used budget: state, percent, message, onExceed, ...
 
 ---@type bytebuddy.Status
 M.current = { state = "stopped", message = "not started" }
@@ -29,6 +30,7 @@ function M.set(status)
     message = status.message or "",
     model = status.model,
     role = status.role,
+    budget = status.budget,
   }
   -- Let statuslines and user code react without polling.
   vim.schedule(function()

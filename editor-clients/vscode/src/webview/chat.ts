@@ -128,6 +128,13 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
           ? `${message.model} · cut at the token limit (raise maxTokens for longer answers)`
           : message.model;
         answer.element.appendChild(footer);
+        if (message.context !== undefined) {
+          // What @workspace / @file added to the prompt: the user sees what was sent.
+          const context = document.createElement('div');
+          context.className = 'context';
+          context.textContent = message.context;
+          answer.element.appendChild(context);
+        }
       }
       break;
     }

@@ -8,7 +8,7 @@ export type ToWebview =
   | { type: 'user'; id: number; text: string; context?: string }
   | { type: 'assistantStart'; id: number }
   | { type: 'delta'; id: number; text: string }
-  | { type: 'assistantEnd'; id: number; content: string; model: string; truncated?: boolean }
+  | { type: 'assistantEnd'; id: number; content: string; model: string; truncated?: boolean; context?: string }
   | { type: 'failed'; id: number; message: string }
   | { type: 'busy'; busy: boolean };
 

@@ -25,12 +25,15 @@ const files = {
   'action.py': 'def total(items):\n    s = 0\n    for i in items:\n        s = s + i\n    return s\n',
   'loading.py': 'import os\n\n',
   'chat.py': 'def greet(name):\n    print("hi " + name)\n',
+  'geometry.py': 'def distance(a, b, *, squared=False):\n    """Euclidean distance between two points."""\n    return 0.0\n',
+  'uses.py': 'from geometry import distance\n\nd = distance(',
 };
 
 describe('VS Code extension in code-server', { timeout: 300000 }, () => {
   let runDir;
   let workspace;
   let hf;
+  let stateHome;
   let codeServerProcess;
   let browser;
   let page;
@@ -44,6 +47,9 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     for (const [name, text] of Object.entries(files)) {
       fs.writeFileSync(path.join(workspace, name), text);
     }
+    // The server's usage ledger lives here; seeded with an earlier session's calls.
+    stateHome = path.join(runDir, 'state');
+    h.seedUsageLedger(stateHome);
     hf = await h.startHfServer(runDir);
     cleanups.push(() => hf.stop());
     const configPath = path.join(runDir, 'config.yaml');
@@ -57,7 +63,8 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
       extensionsDir,
       workspace,
       settings: h.userSettings({
-        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir),
+        // The server keeps its usage ledger in the run's folder.
+        'bytebuddy.serverPath': h.writeLoggingServerWrapper(runDir, { XDG_STATE_HOME: stateHome }),
         'bytebuddy.configPath': configPath,
         'bytebuddy.logLevel': 'debug',
       }),
@@ -198,5 +205,51 @@ describe('VS Code extension in code-server', { timeout: 300000 }, () => {
     const file = path.join(workspace, 'chat.py');
     await waitForFile(file, (text) => text.includes('print(f"hi {name}")'), 'the applied code on disk', 30000);
     await h.screenshot(page, 'chat-applied');
+  });
+
+  test("today's spend in the status tooltip and the usage view", async () => {
+    await runCommand(page, 'View: Close All Editors');
+    await page.locator(STATUS_ITEM).hover();
+    const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Today:' }).first();
+    await hover.waitFor({ state: 'visible', timeout: 15000 });
+    // The seeded session cost $0.75; the test server's models are free.
+    assert.match(await hover.innerText(), /Today: \$0\.7500 · ~?[\d,]+ tokens · \d+ requests/);
+    await h.screenshot(page, 'usage-tooltip');
+    await page.mouse.move(10, 10);
+
+    await runCommand(page, 'ByteBuddy: Show usage');
+    const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    const qwen = view.locator('#usage tr.row', { hasText: 'qwen' });
+    await qwen.waitFor({ timeout: 20000 });
+    assert.match(await qwen.innerText(), /qwen\s+2\s+1,500\s+300\s+\$0\.7500/);
+    // Calls made by the tests above were recorded by the server: the FIM model is listed.
+    assert.ok(await view.locator('#usage tr.row', { hasText: 'fim' }).count(), 'live calls are in the ledger');
+    await view.locator('#groupings a', { hasText: 'provider' }).click();
+    await view.locator('#usage th', { hasText: 'provider' }).waitFor({ timeout: 15000 });
+    assert.ok(await view.locator('#usage tr.row', { hasText: 'together' }).count(), 'grouped by provider');
+    await h.screenshot(page, 'usage-view');
+  });
+
+  test('the context inspector shows what the next prompt takes from other files', async () => {
+    await hf.reset();
+    await hf.script({ reply: 'p, q)', match_path: '/generate*' });
+    // Start from one editor group: earlier tests leave the chat panel beside the code.
+    await runCommand(page, 'View: Close All Editor Groups');
+    await openFile(page, 'uses.py');
+    await page.keyboard.press('Control+End');
+    await runCommand(page, 'ByteBuddy: Show context for the cursor');
+    await page.locator('.tab', { hasText: 'ByteBuddy context.md' }).waitFor({ timeout: 20000 });
+    const shown = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'ByteBuddy context.md' }) });
+    const text = await h.waitFor(
+      async () => {
+        const rendered = (await shown.locator('.view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+        return /geometry\.py:1-/.test(rendered) && rendered;
+      },
+      { timeoutMs: 20000, what: 'the context report naming geometry.py' },
+    );
+    assert.match(text, /definition `distance`/);
+    assert.match(text, /Euclidean distance between two points/);
+    assert.match(text, /format\s+\*\*starcoder2\*\*/);
+    await h.screenshot(page, 'context-inspector');
   });
 });

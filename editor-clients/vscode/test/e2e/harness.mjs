@@ -1,6 +1,6 @@
 // Real-editor test harness: the loopback HF test server, code-server (VS Code) with the
 // packaged extension, and headless Debian Chromium driven by playwright-core.
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -123,15 +123,32 @@ export async function startHfServer(workDir) {
  * A launcher that runs the real server but also copies its stderr (the server log) to a
  * file, so a failing run leaves the log next to the screenshots.
  */
-export function writeLoggingServerWrapper(runDir) {
+export function writeLoggingServerWrapper(runDir, env = {}) {
   const wrapper = path.join(runDir, 'bytebuddy-ls-logged');
   const log = path.join(runDir, 'bytebuddy-ls.log');
+  const exports = Object.entries(env).map(([name, value]) => `export ${name}='${value}'\n`).join('');
   fs.writeFileSync(
     wrapper,
-    `#!/usr/bin/env bash\nexec '${paths.serverExecutable}' "$@" 2> >(tee -a '${log}' >&2)\n`,
+    `#!/usr/bin/env bash\n${exports}exec '${paths.serverExecutable}' "$@" 2> >(tee -a '${log}' >&2)\n`,
     { mode: 0o755 },
   );
   return wrapper;
+}
+
+/** An earlier session's calls in the usage ledger under `stateHome` (written by the server's own code). */
+export function seedUsageLedger(stateHome) {
+  const script = [
+    'import sys, time, pathlib',
+    'from bytebuddy_ls.usage.ledger import Ledger, LedgerRow',
+    'ledger = Ledger(pathlib.Path(sys.argv[1]) / "bytebuddy-ls" / "usage.sqlite3")',
+    'ledger.open()',
+    'now = time.time() - 120',
+    'ledger.write([',
+    '  LedgerRow(now, "qwen", "org/qwen", "together", "chat", "chat", 1000, 200, False, 1.2, 0.3, "ok", "stop", 0.5),',
+    '  LedgerRow(now, "qwen", "org/qwen", "nebius", "edit", "edit", 500, 100, False, 0.8, None, "ok", "stop", 0.25),',
+    '])',
+  ].join('\n');
+  execFileSync(paths.python, ['-c', script, stateHome], { stdio: 'inherit' });
 }
 
 export function writeModelConfig(file, hfBase) {

@@ -66,7 +66,8 @@ export async function openFile(page, name) {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
   await row.waitFor({ state: 'visible', timeout: 10000 });
   await page.keyboard.press('Enter');
-  await page.locator('.tab.active', { hasText: name }).waitFor({ timeout: 10000 });
+  // The active group's tab: the same file may also be open in another group (chat beside).
+  await page.locator('.editor-group-container.active .tab.active', { hasText: name }).waitFor({ timeout: 10000 });
   const editor = page.locator('.editor-instance .monaco-editor textarea, .editor-instance .monaco-editor .native-edit-context').first();
   await editor.waitFor({ state: 'attached', timeout: 10000 });
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();

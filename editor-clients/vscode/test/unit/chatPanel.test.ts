@@ -2,11 +2,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as vscode from 'vscode';
 import { ChatPanel, contextLabel } from '../../src/chatPanel';
 import type { FakeWebviewPanel } from './vscode-mock';
+import type { ChatResult } from '../../src/protocol';
 
 const mocked = vscode as unknown as typeof import('./vscode-mock');
 const uri = vscode.Uri.file('/ws/pkg/main.py');
 
-function streamingServer(deltas: string[], final: { content: string; model: string; truncated?: boolean }) {
+function streamingServer(deltas: string[], final: ChatResult) {
   let progress: ((value: unknown) => void) | undefined;
   return {
     request: vi.fn(async (_method: string, _params: unknown): Promise<any> => {
@@ -74,6 +75,18 @@ describe('ChatPanel', () => {
     const posted = lastPanel().webview.posted as Array<{ type: string }>;
     expect(posted.find((m) => m.type === 'assistantEnd')).toEqual({
       type: 'assistantEnd', id: 1, content: 'Partial', model: 'm', truncated: true,
+    });
+  });
+
+  it('shows which workspace code @workspace added to the question', async () => {
+    const snippet = { kind: 'retrieved' as const, path: 'geo.py', uri: 'file:///ws/geo.py', startLine: 4, endLine: 9, score: 0.5, tokens: 40 };
+    const server = streamingServer([], { content: 'A', model: 'm', context: { snippets: [snippet], reason: null } });
+    panel = ChatPanel.show(vscode.Uri.file('/ext'), server, () => undefined);
+    await lastPanel().webview.receive({ type: 'ready' });
+    await lastPanel().webview.receive({ type: 'send', text: '@workspace where?' });
+    const posted = lastPanel().webview.posted as Array<{ type: string }>;
+    expect(posted.find((m) => m.type === 'assistantEnd')).toEqual({
+      type: 'assistantEnd', id: 1, content: 'A', model: 'm', context: 'Context: geo.py:5-9',
     });
   });
 

@@ -26,7 +26,16 @@ describe('readSettings', () => {
       debounceMs: 75,
       completionFallback: false,
       logLevel: 'info',
+      contextEnabled: null,
+      contextIndex: null,
     });
+  });
+
+  it('reads the context switches, leaving unset ones to the server config', () => {
+    const settings = readSettings(reader({ 'context.index': false, 'context.enabled': 'yes' }));
+    expect(settings.contextIndex).toBe(false);
+    expect(settings.contextEnabled).toBeNull();
+    expect(serverSettingsSection(settings, '/ws').context).toEqual({ enabled: null, index: false });
   });
 
   it('reads every setting', () => {
@@ -88,6 +97,7 @@ describe('what the server receives', () => {
         autocomplete: { enabled: false, debounceMs: 75 },
         completionFallback: true,
         logLevel: 'info',
+        context: { enabled: null, index: null },
       },
     });
   });

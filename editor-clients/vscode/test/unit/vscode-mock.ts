@@ -44,6 +44,9 @@ export class Uri {
   static file(fsPath: string): Uri {
     return new Uri('file', fsPath);
   }
+  static from(parts: { scheme: string; path: string }): Uri {
+    return new Uri(parts.scheme, parts.path);
+  }
   static joinPath(base: Uri, ...segments: string[]): Uri {
     return new Uri(base.scheme, [base.path, ...segments].join('/'));
   }
@@ -212,13 +215,28 @@ export const window = {
   showInputBox: vi.fn(async (..._args: unknown[]): Promise<string | undefined> => undefined),
   showQuickPick: vi.fn(async (..._args: unknown[]): Promise<unknown> => undefined),
   setStatusBarMessage: vi.fn(() => new Disposable()),
+  showTextDocument: vi.fn(async (document: unknown, _options?: unknown) => ({ document })),
   withProgress: vi.fn(async (_options: unknown, task: (progress: unknown, token: unknown) => Promise<unknown>) =>
     task({ report: vi.fn() }, new CancellationTokenSource().token),
   ),
 };
 
+/** Content providers registered by scheme, and the documents opened through them. */
+export const contentProviders = new Map<string, { provideTextDocumentContent(uri: Uri): string }>();
+
 export const workspace = {
   workspaceFolders: undefined as unknown,
+  asRelativePath: vi.fn((uri: Uri) => uri.path.replace(/^\/ws\//, '')),
+  registerTextDocumentContentProvider: vi.fn(
+    (scheme: string, provider: { provideTextDocumentContent(uri: Uri): string }) => {
+      contentProviders.set(scheme, provider);
+      return new Disposable(() => contentProviders.delete(scheme));
+    },
+  ),
+  openTextDocument: vi.fn(async (uri: Uri) => ({
+    uri,
+    getText: () => contentProviders.get(uri.scheme)?.provideTextDocumentContent(uri) ?? '',
+  })),
   getConfiguration: vi.fn((section?: string) => {
     const prefix = section ? `${section}.` : '';
     return {
