@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run run-hf test test-deps test-python test-neovim test-vscode lint bench clean
+.PHONY: install run run-hf test test-deps test-python test-neovim test-vscode lint bench quality clean
 
 install: $(VENV)/.installed
 
@@ -65,7 +65,17 @@ test-vscode:
 test: lint test-python test-neovim test-vscode
 
 bench: install
-	@for b in bench/*.py; do [ "$$b" = bench/soak.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/*.py; do case $$b in bench/soak.py|bench/quality.py) continue;; esac; \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Completion quality on real code (bench/quality.py): holes from the Python standard
+# library, lodash, rxjs and C headers, filled by every installed bundled model, prompt
+# without and with fill-in-the-middle, side by side. Slow on a CPU (seconds to a minute
+# a hole, mostly prompt evaluation): not part of `make test`, whose 20-hole smoke run
+# is tests/test_quality_smoke.py. Another model: make quality QUALITY_ARGS='--config F'.
+QUALITY_ARGS ?= --limit 400 --local all --modes fim,prefix,fim+context
+quality: install
+	$(PY) bench/quality.py --setup $(QUALITY_ARGS)
 
 # The long soak (10,000 requests with faults and cancellations; JSON figures). The test
 # suite runs its short form (tests/test_soak_quick.py).

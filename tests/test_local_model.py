@@ -332,3 +332,32 @@ async def test_cancelling_during_prompt_evaluation_frees_the_model_at_once() -> 
             await evaluating
     finally:
         await client.aclose()
+
+
+@module_loop
+async def test_a_cancelled_prompt_leaves_the_kv_cache_usable() -> None:
+    # The next prompt reuses what the aborted one evaluated: the answer must be the one a
+    # clean evaluation gives.
+    model = ModelConfig(
+        name="local",
+        provider="llamacpp",
+        model="gemma-3-270m",
+        defaultCompletionOptions={"temperature": 0, "maxTokens": 6, "contextLength": 4096},
+    )
+    client = InferenceClient()
+    params = GenerationParams.for_model(model)
+    lines = "".join(f"value_{i} = {i} * {i} + {i}\n" for i in range(60))
+    prompt = lines + "value_60 ="
+    try:
+        clean = await client.generate(model, prompt, params)
+        assert clean.strip(), clean
+        longer = lines + "".join(f"other_{i} = {i} - {i}\n" for i in range(60, 200))
+        for delay in (0.05, 0.3):
+            evaluating = asyncio.ensure_future(client.generate(model, longer, params))
+            await asyncio.sleep(delay)
+            evaluating.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await evaluating
+            assert await client.generate(model, prompt, params) == clean
+    finally:
+        await client.aclose()

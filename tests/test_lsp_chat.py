@@ -123,6 +123,43 @@ async def test_chat_streams_deltas_as_progress(env: Env, partials: dict[Any, lis
     assert request["stream"] is True
 
 
+async def test_chat_answer_starts_without_blank_lines(
+    env: Env, partials: dict[Any, list[Any]]
+) -> None:
+    # A llama.cpp server starts chat answers with a newline; nobody wants it shown.
+    env.hf.script("\n\nIt is forty two.", token_delay_s=0.01, times=1)
+    result = await chat(env.session, ask("Meaning of life?", partialResultToken="tok-nl"))
+    assert result["content"] == "It is forty two."
+    assert "".join(value["delta"] for value in partials["tok-nl"]) == "It is forty two."
+    env.hf.script("\n    x = 1\n", times=1)  # code keeps its indentation
+    result = await chat(env.session, ask("Show me."))
+    assert result["content"] == "    x = 1\n"
+
+
+async def test_chat_says_busy_before_the_first_delta(env: Env) -> None:
+    features = env.session.client.protocol.fm.features
+    inner = features[types.PROGRESS]
+    seen_at_first_delta: list[list[str]] = []
+    before = len(env.session.statuses)
+
+    def spy(params: types.ProgressParams) -> Any:
+        value = params.value
+        if not seen_at_first_delta and isinstance(value, dict) and "delta" in value:
+            seen_at_first_delta.append([s["state"] for s in env.session.statuses[before:]])
+        return inner(params)
+
+    features[types.PROGRESS] = spy
+    try:
+        env.hf.script("Quick answer in a few words.", token_delay_s=0.005, times=1)
+        await chat(env.session, ask("Quick?", partialResultToken="tok-busy"))
+    finally:
+        features[types.PROGRESS] = inner
+    assert seen_at_first_delta == [["busy"]]
+    await env.session.wait_for(
+        lambda: env.session.statuses[-1]["state"] == "ready", what="ready again"
+    )
+
+
 async def test_chat_cancellation_closes_the_upstream_stream(
     env: Env, partials: dict[Any, list[Any]]
 ) -> None:

@@ -208,6 +208,29 @@ async def test_typing_along_a_suggestion_needs_no_upstream_call(
         assert len(generation_requests(hf_server)) == 1
 
 
+async def test_same_state_after_typing_along_gets_the_same_answer_without_a_call(
+    hf_server: HFTestServer, server_env: dict[str, Any]
+) -> None:
+    # VS Code asks again at once for the state it just showed; a second upstream call
+    # could change the ghost text under the user's eyes.
+    hf_server.script(reply="return a + b", times=1)
+    hf_server.script(reply="turn a * b")
+    async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
+        s.open(URI, "def add(a, b):\n    \n")
+        first = await inline(s, 1, 4, invoked=False)
+        assert first is not None and first.items[0].insert_text == "return a + b"
+        change(s, 2, 1, 4, "re")
+        for invoked in (False, True, True):
+            result = await inline(s, 1, 6, invoked=invoked)
+            assert result is not None and [i.insert_text for i in result.items] == ["turn a + b"]
+        assert len(generation_requests(hf_server)) == 1
+        # Edited elsewhere: no longer the same state, so it is asked again.
+        change(s, 3, 0, 0, "# sum\n")
+        result = await inline(s, 2, 6)
+        assert result is not None and result.items[0].insert_text == "turn a * b"
+        assert len(generation_requests(hf_server)) == 2
+
+
 async def test_identical_requests_are_cached(
     hf_server: HFTestServer, server_env: dict[str, Any]
 ) -> None:

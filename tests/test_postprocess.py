@@ -86,6 +86,13 @@ CASES = [
         "y = 2",
     ),
     Case(
+        "a table row like the one below is a new row",
+        "table = {\n    0x004f: 0x004f,     #  LATIN CAPITAL LETTER O\n    ",
+        "\n    0x0051: 0x0051,     #  LATIN CAPITAL LETTER Q\n}\n",
+        "0x0050: 0x0050,     #  LATIN CAPITAL LETTER P",
+        "0x0050: 0x0050,     #  LATIN CAPITAL LETTER P",
+    ),
+    Case(
         "stops at the closing brace below",
         "function f() {\n  ",
         "\n}\n",

@@ -6,6 +6,7 @@ import pytest
 
 from bytebuddy_ls.prompting.chat import (
     DEFAULT_CHAT_SYSTEM_PROMPT,
+    AnswerStart,
     DocumentContext,
     build_chat_messages,
     chat_format_for,
@@ -16,6 +17,7 @@ from bytebuddy_ls.prompting.chat import (
     range_to_lines,
     render_chat_prompt,
     render_messages,
+    trim_answer_start,
 )
 from bytebuddy_ls.prompting.templates import render_template, template_variables
 
@@ -206,3 +208,12 @@ def test_context_is_sized_from_the_budget() -> None:
 def test_no_user_message_is_an_error() -> None:
     with pytest.raises(ValueError):
         build_chat_messages([("assistant", "hello")])
+
+
+def test_answer_start_drops_leading_blank_lines_across_deltas() -> None:
+    start = AnswerStart()
+    shown = [start.feed(delta) for delta in ("\n", " \n", "  Hello", "\n", "world")]
+    assert shown == ["", "", "  Hello", "\n", "world"]
+    assert trim_answer_start("\r\n\nText\n") == "Text\n"
+    assert trim_answer_start("    code()\n") == "    code()\n"
+    assert trim_answer_start("\n \t\n") == ""

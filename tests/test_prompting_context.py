@@ -161,3 +161,27 @@ def test_window_is_a_consistent_slice_within_budget(
     start = window.prefix_start_offset
     if start > 0 and "\n" in window.prefix:
         assert text[start - 1] == "\n"
+
+
+def test_stable_start_keeps_the_prompt_beginning_while_typing() -> None:
+    text = "".join(f"line_{i} = compute({i}, {i * 7})\n" for i in range(400))
+    cursor = text.index("line_300")
+    starts_stable, starts_plain = set(), set()
+    for typed in range(1, 120):
+        typing = text[:cursor] + "x" * typed + text[cursor:]
+        offset = cursor + typed
+        stable = cut_context(typing, offset, max_prompt_tokens=512, stable_start=True)
+        plain = cut_context(typing, offset, max_prompt_tokens=512)
+        assert stable.prefix_start_offset >= plain.prefix_start_offset  # within budget
+        assert typing[stable.prefix_start_offset - 1] == "\n"  # a whole first line
+        starts_stable.add(stable.prefix_start_offset)
+        starts_plain.add(plain.prefix_start_offset)
+    assert len(starts_plain) > 3
+    assert len(starts_stable) <= 2
+
+
+def test_max_suffix_tokens_caps_the_suffix() -> None:
+    text = "a = 1\n" * 10 + "b = 2\n" * 300
+    window = cut_context(text, 60, max_prompt_tokens=1024, max_suffix_tokens=16)
+    assert len(window.suffix.encode()) <= 48 and window.suffix.startswith("b = 2\n")
+    assert window.prefix == text[:60]

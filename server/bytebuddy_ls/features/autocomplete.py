@@ -7,7 +7,8 @@ and ``bytebuddy-ls complete``. The economy rules live here, in one place:
   at once with nothing, and their upstream call is cancelled unless another request
   still waits for it;
 - automatic requests wait a short debounce first; invoked ones do not;
-- typing along a suggestion that is on screen is served from it, with no upstream call;
+- typing along a suggestion that is on screen is served from it, with no upstream call,
+  and so is a repeated request for the state it was shown in (VS Code re-asks at once);
 - an LRU+TTL cache of model answers keyed on model, prompt and parameters, and
   identical in-flight requests share one upstream call;
 - while a model is loading, automatic requests answer nothing at once (the status
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
 DEFAULT_MAX_TOKENS = 128
 # A single-line suggestion needs few tokens; asking for fewer answers sooner.
 SINGLE_LINE_MAX_TOKENS = 48
+# Suffix budget of in-process models (estimated tokens): the rest of the line and the
+# next two or three, about what a CPU evaluates in a few hundred milliseconds.
+LOCAL_SUFFIX_TOKENS = 48
 CACHE_SIZE = 512
 CACHE_TTL_S = 600.0
 SHOWN_HISTORY = 64
@@ -75,6 +79,7 @@ class Suggestion:
     line_prefix: str = ""
     line_suffix: str = ""
     line_start: int = 0
+    version: int | None = None  # of the document it was shown in
 
 
 @dataclass
@@ -208,15 +213,18 @@ class Autocomplete:
         return self._remember(document.uri, suggestion) if suggestion else None
 
     def typed_ahead(self, document: Document, offset: int) -> Suggestion | None:
-        """The rest of the suggestion on screen, when the user typed its first characters."""
+        """The rest of the suggestion on screen, when the user typed its first characters
+        (or nothing since: a repeated request for the same state gets the same answer)."""
         state = self._docs.get(document.uri)
         shown = state.shown if state else None
-        if shown is None or offset <= shown.offset:
+        if shown is None or offset < shown.offset:
             return None
         typed = offset - shown.offset
+        if not typed and (shown.version is None or shown.version != document.version):
+            return None  # edited elsewhere since: not the same state
         text = document.text
         first_line = shown.text.split("\n", 1)[0].split("\r", 1)[0]
-        if typed >= len(first_line):
+        if typed and typed >= len(first_line):
             return None
         line_end = document.line_end(offset)
         if (
@@ -234,6 +242,7 @@ class Autocomplete:
             line_prefix=text[shown.line_start : offset],
             line_suffix=shown.line_suffix,
             line_start=shown.line_start,
+            version=document.version,
         )
 
     def accept(self, suggestion_id: str) -> Suggestion | None:
@@ -334,7 +343,18 @@ class Autocomplete:
             visible = (max(0, offset - reach), offset + reach)
             context = self.context.autocomplete(document, offset, room, visible)
             context_tokens = context.selection.tokens
-        window = cut_context(document.text, offset, max_prompt_tokens=budget - context_tokens)
+        # llama.cpp keeps the KV cache of the previous prompt and evaluates only what
+        # follows the first changed token: for in-process models the prompt's start
+        # stays put while typing and the FIM suffix (evaluated again on every
+        # keystroke, as it follows the cursor) is kept to a few lines.
+        local = model.is_local
+        window = cut_context(
+            document.text,
+            offset,
+            max_prompt_tokens=budget - context_tokens,
+            max_suffix_tokens=LOCAL_SUFFIX_TOKENS if local else None,
+            stable_start=local,
+        )
         language = language_of(document)
         multiline = wants_multiline(window.prefix, window.suffix, language)
         # Chat-style completion only when the user asked for it: a model without a
@@ -370,6 +390,7 @@ class Autocomplete:
         on_wait: WaitCallback | None,
         on_upstream: Callable[[str], None] | None,
     ) -> Suggestion | None:
+        version = document.version  # the state this suggestion is for
         plan = await self.plan(model, document, offset)
         prompt, params, window, multiline = plan.prompt, plan.params, plan.window, plan.multiline
         stop = params.stop or ()
@@ -415,6 +436,7 @@ class Autocomplete:
             line_prefix=document.text[line_start:offset],
             line_suffix=document.text[offset : document.line_end(offset)],
             line_start=line_start,
+            version=version,
         )
 
     async def _shared_call(

@@ -27,11 +27,13 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ..lsp_types import CHAT_METHOD, ChatParams
 from ..prompting.chat import (
+    AnswerStart,
     DocumentContext,
     Message,
     build_chat_messages,
     range_to_lines,
     render_chat_prompt,
+    trim_answer_start,
 )
 from ..prompting.context import prompt_token_budget
 from .ask import no_model_message
@@ -111,7 +113,10 @@ async def run_chat(
 
     chat = [ChatMessage(role=role, content=content) for role, content in messages]
     if on_delta is None and not template:
-        return await inference.chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
+        answer, model = await inference.chat_chain(
+            chain, chat, params_for, on_wait=on_wait, role="chat"
+        )
+        return Answer(trim_answer_start(answer), answer.finish_reason), model
     stream: ChainStream
     if template:
         prompt = render_chat_prompt(messages, template=template, model_id=first.model)
@@ -121,11 +126,15 @@ async def run_chat(
     else:
         stream = inference.stream_chat_chain(chain, chat, params_for, on_wait=on_wait, role="chat")
     pieces: list[str] = []
+    start = AnswerStart()
     async with aclosing(stream):
         async for delta in stream:
-            pieces.append(delta)
+            shown = start.feed(delta)
+            if not shown:
+                continue
+            pieces.append(shown)
             if on_delta is not None:
-                on_delta(delta)
+                on_delta(shown)
     return Answer("".join(pieces), stream.finish_reason), stream.model or first
 
 
@@ -181,6 +190,7 @@ async def answer_chat(server: ByteBuddyServer, params: ChatParams) -> dict[str, 
     def on_delta(delta: str) -> None:
         # pygls types $/progress: a plain dict fails to serialize.
         assert token is not None
+        progress.answering()
         server.protocol.notify(
             PROGRESS_METHOD, types.ProgressParams(token=token, value={"delta": delta})
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -40,6 +41,7 @@ class RequestProgress:
         self._visible = visible
         self._began = False
         self._busy_timer: asyncio.TimerHandle | None = None
+        self._busy: Callable[[], None] = lambda: None
         self.events: list[WaitEvent] = []
 
     def start(self, model: str | None = None, message: str | None = None) -> None:
@@ -48,12 +50,21 @@ class RequestProgress:
         text = message or f"{self._title}…"
 
         def busy() -> None:
+            self._busy_timer = None
             self._server.status.set("busy", text, model=model, role=self._role)
 
+        self._busy = busy
         try:
             self._busy_timer = asyncio.get_running_loop().call_later(BUSY_DELAY_S, busy)
         except RuntimeError:  # no running loop (CLI use): show nothing
             self._busy_timer = None
+
+    def answering(self) -> None:
+        """The answer starts to show (first streamed delta): say "busy" now if not yet,
+        so the status never arrives after the text it describes."""
+        if self._busy_timer is not None:
+            self._busy_timer.cancel()
+            self._busy()
 
     def on_wait(self, event: WaitEvent) -> None:
         self.events.append(event)

@@ -9,7 +9,9 @@ messages); ``InferenceClient`` hands llamacpp models to ``LocalInference``.
   packages). Its ``assemble()`` joins the chunks; we write the file once into the cache
   directory (``$BYTEBUDDY_CACHE_DIR``, else ``$XDG_CACHE_HOME/bytebuddy-ls``, else
   ``~/.cache/bytebuddy-ls``), atomically, so concurrent servers never see half a file.
-  Nothing is downloaded at run time.
+  Nothing is downloaded at run time. ``qwen2.5-coder-1.5b`` is Qwen2.5-Coder-1.5B-
+  Instruct from the chunk packages of ``bytebuddy-ls[local-coder]`` (``bundled``
+  joins and verifies them); it has fill-in-the-middle tokens.
 - Threads: each GGUF file gets one worker thread. A llama.cpp context is not
   thread-safe, so loading, prompt evaluation and sampling all happen there, one request
   after another, and the event loop never blocks. The model loads on first use.
@@ -20,6 +22,10 @@ messages); ``InferenceClient`` hands llamacpp models to ``LocalInference``.
   another returns without running.
 - Streaming: the worker pushes text pieces to the event loop with
   ``call_soon_threadsafe``; ``generate``/``chat`` just join the stream.
+- KV cache: llama-cpp-python keeps the previous prompt's KV cache and evaluates only
+  the tokens after the longest common prefix; autocomplete keeps consecutive prompts'
+  beginnings identical (``prompting.context.cut_context(stable_start=True)``), so a
+  keystroke costs the changed tail (cursor line, short FIM suffix) plus the answer.
 - Prompts: ``generate`` gets the finished prompt from ``prompting.fim`` (FIM tokens
   when the model's family has them, else the plain prefix: the bundled Gemma gets
   prefix-only completion); its special tokens are parsed as tokens. ``chat`` formats
@@ -49,9 +55,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config.discovery import LOCAL_EXTRA_HINT, bundled_model_installed, llama_cpp_installed
-from ..config.schema import BUNDLED_LOCAL_MODEL, ModelConfig
+from ..config.discovery import (
+    CODER_EXTRA_HINT,
+    LOCAL_EXTRA_HINT,
+    bundled_model_installed,
+    coder_model_installed,
+    llama_cpp_installed,
+)
+from ..config.schema import BUNDLED_CODER_MODEL, BUNDLED_LOCAL_MODEL, ModelConfig
 from ..log import logger
+from . import bundled
 from .errors import (
     BadRequestError,
     InferenceError,
@@ -156,8 +169,29 @@ def assemble_bundled_model() -> Path:
     return target
 
 
+def _coder_model_file(model: ModelConfig) -> Path:
+    if not coder_model_installed():
+        raise BadRequestError(
+            "the bundled coder model is not installed",
+            model=model.name,
+            model_id=model.model,
+            user_message=f"Model '{model.name}': the bundled coder model is not installed; "
+            f"install the local-coder extra: {CODER_EXTRA_HINT}",
+        )
+    try:
+        return bundled.assemble(bundled.CODER, cache_dir() / "models")
+    except (OSError, ValueError) as exc:
+        raise UpstreamServerError(
+            f"cannot assemble the bundled coder model into {cache_dir()}: {exc}",
+            model=model.name,
+            model_id=model.model,
+        ) from None
+
+
 def model_file(model: ModelConfig) -> Path:
     """The GGUF file of a llamacpp model; raises InferenceError with what to do."""
+    if model.model == BUNDLED_CODER_MODEL:
+        return _coder_model_file(model)
     if model.model == BUNDLED_LOCAL_MODEL:
         if not bundled_model_installed():
             raise BadRequestError(
@@ -192,6 +226,13 @@ def describe(model: ModelConfig) -> tuple[str, bool]:
     if not llama_cpp_installed():
         return f"llama-cpp-python is not installed: {INSTALL_HINT}", False
     version = _llama_cpp_version()
+    if model.model == BUNDLED_CODER_MODEL:
+        if not coder_model_installed():
+            return f"bundled coder model not installed: {CODER_EXTRA_HINT}", False
+        found = bundled.assembled_file(bundled.CODER, cache_dir() / "models")
+        where = f"{found}" if found else f"assembled into {cache_dir()} on first use"
+        description = bundled.CODER.description
+        return f"in-process, {description}, {where} (llama-cpp-python {version})", True
     if model.model == BUNDLED_LOCAL_MODEL:
         if not bundled_model_installed():
             return f"bundled model not installed: {INSTALL_HINT}", False
@@ -325,8 +366,9 @@ class _Runner:
             job.emit("end", None)
         except BaseException as exc:
             if job.cancel.is_set():
-                # An abort leaves llama.cpp's cache mid-prompt: evaluate afresh next time.
-                self.llm.reset()  # type: ignore[no-untyped-call]
+                # Aborted mid-prompt: llama-cpp-python counts only the batches that were
+                # decoded and drops KV entries past them before the next evaluation, so
+                # the cache stays valid and the next keystroke's prompt reuses it.
                 job.emit("end", None)
             else:
                 job.emit("error", exc)

@@ -381,3 +381,37 @@ def build_chat_messages(
     while history and history[0][0] != "user":
         history = history[1:]
     return head + history + tail
+
+
+# ---------------------------------------------------------------------------
+# Answers
+
+
+class AnswerStart:
+    """Drops the blank lines a chat answer starts with (llama.cpp's server and several
+    chat templates emit a leading newline), from a stream of deltas.
+
+    Only whole blank lines go: the first line with text keeps its indentation, so an
+    answer that starts with indented code stays code. Feed deltas to ``feed``; it
+    returns what may be shown now ("" while the answer is still only whitespace).
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._started = False
+
+    def feed(self, delta: str) -> str:
+        if self._started:
+            return delta
+        self._pending += delta
+        if not self._pending.strip():
+            return ""
+        self._started = True
+        text, self._pending = self._pending, ""
+        first_text = len(text) - len(text.lstrip())
+        return text[text.rfind("\n", 0, first_text) + 1 :]
+
+
+def trim_answer_start(answer: str) -> str:
+    """``answer`` without the blank lines it starts with (see ``AnswerStart``)."""
+    return AnswerStart().feed(answer)

@@ -77,22 +77,36 @@ def cut_context(
     *,
     max_prompt_tokens: int,
     prefix_share: float = 0.7,
+    max_suffix_tokens: int | None = None,
+    stable_start: bool = False,
 ) -> ContextWindow:
     """Cut the prefix and suffix around ``offset`` to fit ``max_prompt_tokens``.
 
-    The prefix gets ``prefix_share`` of the budget and the suffix the rest; a share the
-    one side cannot use (start or end of the file) goes to the other side.
+    The prefix gets ``prefix_share`` of the budget and the suffix the rest (at most
+    ``max_suffix_tokens``); a share the one side cannot use (start or end of the file)
+    goes to the other side.
+
+    ``stable_start``: the prefix starts at the first line at or after a multiple of
+    an eighth of its budget, instead of as far back as the budget allows. While the user
+    types, the start then stays put for that many bytes of typing, so consecutive
+    prompts share their beginning and a model server that keeps its KV cache (llama.cpp)
+    evaluates only what changed. It costs at most an eighth of the prefix.
     """
     offset = min(max(offset, 0), len(text))
     total = tokens_to_bytes(max_prompt_tokens)
     prefix_budget = int(total * min(max(prefix_share, 0.0), 1.0))
-    suffix_budget = total - prefix_budget
+    suffix_cap = tokens_to_bytes(max_suffix_tokens) if max_suffix_tokens is not None else total
+    suffix_budget = min(total - prefix_budget, suffix_cap)
 
     start, prefix_used = _scan_back(text, offset, prefix_budget)
     spare_for_suffix = prefix_budget - prefix_used if start == 0 else 0
-    end, suffix_used = _scan_forward(text, offset, suffix_budget + spare_for_suffix)
+    end, suffix_used = _scan_forward(
+        text, offset, min(suffix_budget + spare_for_suffix, suffix_cap)
+    )
     if end == len(text) and start > 0 and suffix_used < suffix_budget:
         start, _ = _scan_back(text, offset, prefix_budget + suffix_budget - suffix_used)
+    if stable_start and start > 0:
+        start = _anchored(text, start, offset, max(256, prefix_budget // 8))
     return ContextWindow(
         prefix=text[start:offset],
         suffix=text[offset:end],
@@ -101,6 +115,16 @@ def cut_context(
         truncated_prefix=start > 0,
         truncated_suffix=end < len(text),
     )
+
+
+def _anchored(text: str, start: int, offset: int, step: int) -> int:
+    """The first line start at or after the multiple of ``step`` at or after ``start``
+    (``start`` itself when the cursor line begins before it)."""
+    anchor = -(-start // step) * step
+    if anchor >= offset:
+        return start
+    newline = text.find("\n", anchor - 1, offset)
+    return newline + 1 if newline >= 0 else start
 
 
 def _scan_back(text: str, offset: int, budget: int) -> tuple[int, int]:

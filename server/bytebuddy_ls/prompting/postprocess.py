@@ -377,6 +377,9 @@ def _fix_indentation(text: str, cursor: _Cursor, indent_unit: str | None, reinde
     return "\n".join([first, *rest])
 
 
+_WORD = re.compile(r"\w+")
+
+
 def _same_as_line_below(line: str, below: str) -> bool:
     if not below.strip() or not line.strip():
         return False
@@ -385,7 +388,11 @@ def _same_as_line_below(line: str, below: str) -> bool:
     a, b = line.strip(), below.strip()
     if len(b) < 10:
         return False
-    # Near-identical lines (edit distance under ~10 %) count as repeats too.
+    # Near-identical lines (edit distance under ~10 %) count as repeats too, unless a
+    # word or number differs: rows of a table or a sequence (``0x0050: …  # P`` above
+    # ``0x0051: …  # Q``) are new lines, not a repetition.
+    if _WORD.findall(a) != _WORD.findall(b):
+        return False
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
 
 
