@@ -373,24 +373,33 @@ def error_from_response(
     return ProtocolError(message or f"unexpected HTTP status {status}", **kw)
 
 
+def _parse_retry_after(value: str) -> float | None:
+    """A ``Retry-After`` value, seconds or an HTTP date (a past date is 0); None when it is
+    neither."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``RateLimit: ...;t=<s>``."""
     if headers is None:
         return None
     value = headers.get("retry-after")
     if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=timezone.utc)
-                return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        seconds = _parse_retry_after(value.strip())
+        if seconds is not None:
+            return seconds
     ratelimit = headers.get("ratelimit")
     if ratelimit:
         match = re.search(r"(?:^|[;,\s])t=(\d+(?:\.\d+)?)", ratelimit)
