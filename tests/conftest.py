@@ -44,3 +44,13 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         os.environ.pop("XDG_STATE_HOME", None)
     else:
         os.environ["XDG_STATE_HOME"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets registered by code running in this process (config loading, clients) are
+    forgotten after each test: the registry is process-wide, and a value one test
+    registered must not redact another test's messages."""
+    from bytebuddy_ls.log import secrets
+
+    monkeypatch.setattr(secrets, "_secrets", secrets._secrets)

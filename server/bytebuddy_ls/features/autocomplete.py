@@ -190,6 +190,8 @@ class Autocomplete:
 
         ahead = self.typed_ahead(document, offset)
         if ahead is not None:
+            # Served without an upstream call, like an answer from the cache.
+            self.on_cache_hit(ahead.model)
             return self._remember(document.uri, ahead)
         chain = self.chain_for("autocomplete")
         if not chain:

@@ -1,0 +1,1 @@
+"""Usage accounting: the ledger, prices, budgets, audit log, team backend and metrics."""
