@@ -11,7 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from bytebuddy_ls.usage.ledger import Ledger, LedgerRow, read_usage, state_dir
+from bytebuddy_ls.state import state_dir
+from bytebuddy_ls.usage.ledger import Ledger, LedgerRow, read_usage
 
 from .usage_support import Recorder, call, make_accounting, models_config
 

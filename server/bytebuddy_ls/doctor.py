@@ -239,6 +239,20 @@ def _local_probe(model: ModelConfig) -> Probe:
     return Probe(model.name, "", outcome, ok)
 
 
+def _model_row(model: ModelConfig, probes: dict[str, Probe]) -> tuple[str, str, str, str, str]:
+    """One model's row of the table: name, provider, API base, token source, reachability
+    (or why the model cannot be used)."""
+    reach = model.unusable or probes[model.name].outcome
+    if model.is_local:
+        return (model.name, model.provider, "-", "-", reach)
+    token = resolve_token(model) if model.unusable is None else None
+    token_text = token.source if token else "none"
+    base = model.effective_api_base
+    if model.endpoint is not None and model.apiBase is None:
+        base = f"endpoint {model.endpoint.name}"
+    return (model.name, model.provider, base, token_text, reach)
+
+
 def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     setup_logging("warning")
     out: list[str] = [
@@ -276,18 +290,7 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
     probes = {p.model: p for p in asyncio.run(_probe_all(loaded, remote, timeout))}
     probes.update({m.name: _local_probe(m) for m in usable if m.is_local})
     rows = [("MODEL", "PROVIDER", "API BASE", "TOKEN", "REACHABILITY")]
-    for model in loaded.config.models:
-        if model.is_local:
-            reach = model.unusable or probes[model.name].outcome
-            rows.append((model.name, model.provider, "-", "-", reach))
-            continue
-        token = resolve_token(model) if model.unusable is None else None
-        token_text = token.source if token else "none"
-        reach = model.unusable or probes[model.name].outcome
-        base = model.effective_api_base
-        if model.endpoint is not None and model.apiBase is None:
-            base = f"endpoint {model.endpoint.name}"
-        rows.append((model.name, model.provider, base, token_text, reach))
+    rows += [_model_row(model, probes) for model in loaded.config.models]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from .common import fail, inference_client, load_config, print_wait, run_async
 
 if TYPE_CHECKING:
+    from ..inference.types import Answer
     from ..prompting.chat import DocumentContext
+    from ..workspace.engine import MentionContext
 
 NAME = "chat"
 HELP = "ask the chat model; the answer streams to stdout"
@@ -102,14 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
             async def references(budget: int) -> Sequence[tuple[str, str]]:
                 assert workspace is not None
-                found = await workspace.gather(budget)
-                summary = workspace.summary()
-                for snippet in summary["snippets"]:
-                    where = f"{snippet['path']}:{snippet['startLine'] + 1}-{snippet['endLine']}"
-                    print(f"[context: {where}]", file=sys.stderr, flush=True)
-                if summary["reason"]:
-                    print(f"[context: {summary['reason']}]", file=sys.stderr, flush=True)
-                return found
+                return await _gather_and_show(workspace, budget)
 
             try:
                 wants_index = workspace is not None and workspace.mentions.workspace
@@ -131,15 +126,33 @@ def run(args: argparse.Namespace) -> int:
                 return fail(error.user_message)
             finally:
                 engine.stop_index()
-        if content and not content.endswith("\n"):
-            sys.stdout.write("\n")
-        sys.stdout.flush()
-        if content.truncated:
-            print(
-                "[the answer was cut at the model's token limit: raise "
-                "defaultCompletionOptions.maxTokens for longer answers]",
-                file=sys.stderr,
-            )
+        _finish_answer(content)
         return 0
 
     return run_async(chat())
+
+
+async def _gather_and_show(workspace: MentionContext, budget: int) -> Sequence[tuple[str, str]]:
+    """The snippets the question's mentions bring in; each one's place (or why there is
+    none) goes to stderr, so the user sees what the model was shown."""
+    found = await workspace.gather(budget)
+    summary = workspace.summary()
+    for snippet in summary["snippets"]:
+        where = f"{snippet['path']}:{snippet['startLine'] + 1}-{snippet['endLine']}"
+        print(f"[context: {where}]", file=sys.stderr, flush=True)
+    if summary["reason"]:
+        print(f"[context: {summary['reason']}]", file=sys.stderr, flush=True)
+    return found
+
+
+def _finish_answer(content: Answer) -> None:
+    """End the streamed answer's line, and say when the token limit cut it short."""
+    if content and not content.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+    if content.truncated:
+        print(
+            "[the answer was cut at the model's token limit: raise "
+            "defaultCompletionOptions.maxTokens for longer answers]",
+            file=sys.stderr,
+        )

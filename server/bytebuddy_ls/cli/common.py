@@ -60,8 +60,8 @@ def _accounting(loaded: LoadedConfig) -> Accounting:
 
     from ..config.schema import ROUTER_BASE
     from ..inference.client import ROUTER_URL_ENV
+    from ..state import state_dir
     from ..usage.accounting import Accounting
-    from ..usage.ledger import state_dir
 
     accounting = Accounting(
         state_dir=state_dir(),

@@ -180,7 +180,27 @@ def find_config(
     folders = [*workspace_folders, *([workspace_root] if workspace_root else [])]
     if flag:
         return ConfigSource(ConfigSourceKind.FLAG, Path(flag).expanduser())
-    init_options = init_options or {}
+    if editor_config and init_options:
+        from_editor = _editor_source(init_options, folders)
+        if from_editor is not None:
+            return from_editor
+    env = os.environ.get("BYTEBUDDY_CONFIG")
+    if env:
+        return ConfigSource(ConfigSourceKind.ENV, Path(env).expanduser())
+    user = user_config_path()
+    in_workspace = _workspace_source(folders, user)
+    if in_workspace is not None:
+        return in_workspace
+    if user.is_file():
+        return ConfigSource(ConfigSourceKind.USER, user)
+    if embedded and embedded_default_applies():
+        return ConfigSource(ConfigSourceKind.EMBEDDED, inline=embedded_config())
+    return None
+
+
+def _editor_source(init_options: dict[str, Any], folders: list[Path]) -> ConfigSource | None:
+    """The config the editor sent (inline, or a path to one), with the provenance it
+    declared; a path inside a workspace folder is workspace whatever it declared."""
     declared = init_options.get("sources")
     declared = declared if isinstance(declared, Mapping) else {}
 
@@ -190,33 +210,31 @@ def find_config(
             return Provenance.WORKSPACE
         return said
 
-    if editor_config and init_options.get("config") is not None:
+    if init_options.get("config") is not None:
         return ConfigSource(
             ConfigSourceKind.INLINE,
             inline=init_options["config"],
             provenance=editor_provenance("config"),
         )
-    if editor_config and init_options.get("configPath"):
+    if init_options.get("configPath"):
         path = Path(str(init_options["configPath"])).expanduser()
         return ConfigSource(
             ConfigSourceKind.INIT_PATH, path, provenance=editor_provenance("configPath", path)
         )
-    env = os.environ.get("BYTEBUDDY_CONFIG")
-    if env:
-        return ConfigSource(ConfigSourceKind.ENV, Path(env).expanduser())
-    user = user_config_path()
+    return None
+
+
+def _workspace_source(folders: list[Path], user: Path) -> ConfigSource | None:
+    """The first workspace folder's own config file; the user config when that folder is
+    the home directory (so the user's own file is not treated as a workspace's)."""
     for root in folders:
         candidate = root / WORKSPACE_CONFIG
         if candidate.is_file():
-            if _same_file(candidate, user):  # the workspace folder is the home directory
+            if _same_file(candidate, user):
                 return ConfigSource(ConfigSourceKind.USER, user)
             return ConfigSource(
                 ConfigSourceKind.WORKSPACE, candidate, provenance=Provenance.WORKSPACE
             )
-    if user.is_file():
-        return ConfigSource(ConfigSourceKind.USER, user)
-    if embedded and embedded_default_applies():
-        return ConfigSource(ConfigSourceKind.EMBEDDED, inline=embedded_config())
     return None
 
 

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-STATE_DIR_NAME = "bytebuddy-ls"
+from ..state import state_dir
+
 TRUST_FILE_NAME = "trusted-configs.json"
 # The default base URL of a Hugging Face model without apiBase (schema.ROUTER_BASE).
 _ROUTER_HOST = "router.huggingface.co"
@@ -107,16 +108,6 @@ def ambient_credentials_allowed(url: str, *, trusted: bool) -> bool:
         return False
     host = host_of(url)
     return is_huggingface_host(host) or host.endswith(_USER_CODE_HOST_SUFFIXES)
-
-
-# ----- where the user's state lives ------------------------------------------------------------
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/bytebuddy-ls`` or ``~/.local/state/bytebuddy-ls``."""
-    xdg = os.environ.get("XDG_STATE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path("~/.local/state").expanduser()
-    return base / STATE_DIR_NAME
 
 
 def digest_bytes(raw: bytes) -> str:

@@ -509,43 +509,51 @@ class EndpointManager:
             for waiter in list(entry.waiters):
                 _tell(waiter, model, message)
 
-        async def resume() -> EndpointInfo:
-            name = entry.ref[1]
-            try:
-                api, namespace = await self._api(entry, model)
-                broadcast(f"Resuming endpoint '{name}'…")
-                info = await api.resume(namespace, name)
-                self._store(entry, model, info)
-                if info.running:
-                    return info
+        entry.resume = self._spawn(self._resume_and_wait(entry, model, progress, broadcast))
 
-                def on_state(new: EndpointInfo) -> None:
-                    self._store(entry, model, new)
-                    if not new.running:
-                        broadcast(f"Endpoint '{name}' is {new.state}; waiting for it to start")
-
-                info = await api.wait(
-                    namespace,
-                    name,
-                    timeout_s=self.wait_timeout_s,
-                    on_state=on_state,
-                    interval_s=self.poll_s,
-                    clock=self._clock,
-                )
-                self._store(entry, model, info)
-                entry.auto_paused = False
-                if progress is not None:
-                    progress.end(f"Endpoint '{name}' is running")
+    async def _resume_and_wait(
+        self,
+        entry: _Entry,
+        model: ModelConfig,
+        progress: BackgroundProgress | None,
+        broadcast: Callable[[str], None],
+    ) -> EndpointInfo:
+        """Resume the endpoint and wait until it runs, telling each state it passes; after
+        an API failure, its status is fetched again on next use."""
+        name = entry.ref[1]
+        try:
+            api, namespace = await self._api(entry, model)
+            broadcast(f"Resuming endpoint '{name}'…")
+            info = await api.resume(namespace, name)
+            self._store(entry, model, info)
+            if info.running:
                 return info
-            except BaseException as exc:
-                if progress is not None:
-                    progress.end(f"Endpoint '{name}' did not start: {exc}")
-                if isinstance(exc, EndpointsAPIError):
-                    entry.fetched_at = float("-inf")
-                    raise _api_failure(model, exc) from None
-                raise
 
-        entry.resume = self._spawn(resume())
+            def on_state(new: EndpointInfo) -> None:
+                self._store(entry, model, new)
+                if not new.running:
+                    broadcast(f"Endpoint '{name}' is {new.state}; waiting for it to start")
+
+            info = await api.wait(
+                namespace,
+                name,
+                timeout_s=self.wait_timeout_s,
+                on_state=on_state,
+                interval_s=self.poll_s,
+                clock=self._clock,
+            )
+            self._store(entry, model, info)
+            entry.auto_paused = False
+            if progress is not None:
+                progress.end(f"Endpoint '{name}' is running")
+            return info
+        except BaseException as exc:
+            if progress is not None:
+                progress.end(f"Endpoint '{name}' did not start: {exc}")
+            if isinstance(exc, EndpointsAPIError):
+                entry.fetched_at = float("-inf")
+                raise _api_failure(model, exc) from None
+            raise
 
     async def _join_resume(
         self, entry: _Entry, model: ModelConfig, on_wait: WaitCallback | None

@@ -121,20 +121,10 @@ class Warmer:
 
     async def warm(self, model: ModelConfig) -> bool:
         """One 1-token request; True when the model answered."""
-        if model.endpoint is not None:
-            info = await self._endpoints.refresh(model)
-            if info is not None and (info.state == "paused" or info.state in FAILED_STATES):
-                logger.info(
-                    "model '%s': no warm-up, the endpoint is %s", model.name, info.state
-                )
-                return False
+        if await self._endpoint_cannot_serve(model):
+            return False
         self._tell(model.name, "warming")
-        progress = self._progress(f"Warming up {model.name}") if self._progress else None
-        task = asyncio.current_task()
-        if progress is not None and task is not None:
-            cancel_on = getattr(progress, "on_cancel", None)
-            if callable(cancel_on):
-                cancel_on(task.cancel)
+        progress = self._cancellable_progress(model)
 
         def on_wait(event: WaitEvent) -> None:
             if progress is not None:
@@ -168,6 +158,28 @@ class Warmer:
                     )
                 )
             self._tell(model.name, outcome)
+
+    async def _endpoint_cannot_serve(self, model: ModelConfig) -> bool:
+        """Whether the model's dedicated endpoint is paused or failed: a warm-up would
+        only wait (or resume it, which costs money) to no use."""
+        if model.endpoint is None:
+            return False
+        info = await self._endpoints.refresh(model)
+        if info is not None and (info.state == "paused" or info.state in FAILED_STATES):
+            logger.info("model '%s': no warm-up, the endpoint is %s", model.name, info.state)
+            return True
+        return False
+
+    def _cancellable_progress(self, model: ModelConfig) -> BackgroundProgress | None:
+        """The warm-up's progress display, whose cancel button (when the client has one)
+        cancels this warm-up; None when the client cannot show progress."""
+        progress = self._progress(f"Warming up {model.name}") if self._progress else None
+        task = asyncio.current_task()
+        if progress is not None and task is not None:
+            cancel_on = getattr(progress, "on_cancel", None)
+            if callable(cancel_on):
+                cancel_on(task.cancel)
+        return progress
 
     def _tell(self, model: str, what: str) -> None:
         if self._on_change is not None:

@@ -16,7 +16,7 @@ from ..log import logger, register_secret_values, setup_logging
 from ..lsp_types import RELOAD_COMMAND
 
 if TYPE_CHECKING:
-    from ..config import ReloadOutcome
+    from ..config import ConfigError, LoadedConfig, ReloadOutcome
     from ..server import ByteBuddyServer
 
 
@@ -56,15 +56,7 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     state = server.config
     if outcome.error is not None:
         if outcome.new_error:
-            first = outcome.error.diagnostics[0]
-            keeping = " (keeping the last good config)" if state.loaded else ""
-            more = len(outcome.error.diagnostics) - 1
-            extra = f" (+{more} more; run `bytebuddy-ls check-config`)" if more else ""
-            server.status.show_once(
-                f"config:{outcome.error}",
-                f"bytebuddy-ls config error{keeping}: {first}{extra}",
-            )
-            server.status.set("error", f"config error: {first}")
+            _report_config_error(server, outcome.error)
         return
     if outcome.changed or state.loaded is None:
         server.status.forget("config:")
@@ -83,22 +75,41 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
     embedded = state.loaded.kind is ConfigSourceKind.EMBEDDED
     if embedded:
         server.status.show_once("embedded", EMBEDDED_MESSAGE, types.MessageType.Info)
+    _set_loaded_status(server, state.loaded, embedded)
+    server.trust.check(state.loaded)
+
+
+def _report_config_error(server: ByteBuddyServer, error: ConfigError) -> None:
+    """Tell a new config error once, saying whether the last good config stays in use."""
+    first = error.diagnostics[0]
+    keeping = " (keeping the last good config)" if server.config.loaded else ""
+    more = len(error.diagnostics) - 1
+    extra = f" (+{more} more; run `bytebuddy-ls check-config`)" if more else ""
+    server.status.show_once(
+        f"config:{error}",
+        f"bytebuddy-ls config error{keeping}: {first}{extra}",
+    )
+    server.status.set("error", f"config error: {first}")
+
+
+def _set_loaded_status(server: ByteBuddyServer, loaded: LoadedConfig, embedded: bool) -> None:
+    """The status once a config is loaded: which model serves each role, and why the
+    server may run without the user's secrets or on the bundled model."""
     if not server.settings.autocomplete.enabled:
         server.status.set("disabled", "autocomplete is off")
     elif embedded:
         summary = f"bundled local model (no config found): {role_summary(server)}"
-        server.status.set("ready", summary, model=state.loaded.config.models[0].name)
-    elif not state.loaded.trusted:
+        server.status.set("ready", summary, model=loaded.config.models[0].name)
+    elif not loaded.trusted:
         from ..config.loader import trust_hint
 
         server.status.set(
             "ready",
             f"{role_summary(server)} (workspace config not trusted: it runs without your "
-            f"secrets; {trust_hint(state.loaded.origin, state.loaded.path)})",
+            f"secrets; {trust_hint(loaded.origin, loaded.path)})",
         )
     else:
         server.status.set("ready", role_summary(server))
-    server.trust.check(state.loaded)
 
 
 def _workspace_folders(params: types.InitializeParams) -> list[Path]:

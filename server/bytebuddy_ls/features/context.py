@@ -201,19 +201,22 @@ def setup_engine(server: ByteBuddyServer) -> None:
     engine.start_delay_s = INDEX_START_DELAY_S
 
 
-def register(server: ByteBuddyServer) -> None:
-    def configure() -> None:
-        if server.config.loaded is None:
-            return
-        setup_engine(server)
-        engine = server.context_engine
-        engine.configure(_options(server))
-        had_index = engine.index is not None
-        start_index(server)
-        if had_index and engine.index is not None:
-            server.spawn(engine.refresh_embeddings())  # the embed model or trust may differ
+def _follow_config(server: ByteBuddyServer) -> None:
+    """After a config (re)load: the engine follows the new options, and an index built
+    before re-embeds, since the embed model or the config's trust may differ."""
+    if server.config.loaded is None:
+        return
+    setup_engine(server)
+    engine = server.context_engine
+    engine.configure(_options(server))
+    had_index = engine.index is not None
+    start_index(server)
+    if had_index and engine.index is not None:
+        server.spawn(engine.refresh_embeddings())
 
-    server.on_config_changed(configure)
+
+def register(server: ByteBuddyServer) -> None:
+    server.on_config_changed(lambda: _follow_config(server))
 
     @server.feature(CONTEXT_METHOD)
     async def context(params: ContextParams) -> dict[str, Any]:

@@ -274,37 +274,52 @@ def register(server: ByteBuddyServer) -> None:
 
     @server.command(RESUME_ENDPOINT_COMMAND)
     async def resume(*args: Any) -> dict[str, Any]:
-        from ..inference import InferenceError
-
-        model = _pick(server, args)
-        manager = server.endpoints.manager
-        try:
-            await manager.resume(model)
-        except InferenceError as exc:
-            server.status.show_once(f"endpoint:{model.name}:{exc}", exc.user_message)
-            return {"ok": False, "error": exc.user_message, "endpoint": manager.view(model.name)}
-        return {"ok": True, "endpoint": manager.view(model.name)}
+        return await _resume_endpoint(server, args)
 
     @server.command(PAUSE_ENDPOINT_COMMAND)
     async def pause(*args: Any) -> dict[str, Any]:
-        from ..inference import InferenceError
-
-        model = _pick(server, args)
-        service = server.endpoints
-        service.warmer.cancel_all()
-        try:
-            await service.manager.pause(model)
-        except InferenceError as exc:
-            return {
-                "ok": False, "error": exc.user_message, "endpoint": service.manager.view(model.name)
-            }
-        return {"ok": True, "endpoint": service.manager.view(model.name)}
+        return await _pause_endpoint(server, args)
 
     @server.command(REFRESH_ENDPOINTS_COMMAND)
     async def refresh(*_args: Any) -> list[dict[str, Any]]:
-        models = [m for m in server.config.models if m.endpoint is not None]
-        if not models:
-            return []
-        manager = server.endpoints.manager
-        await asyncio.gather(*(manager.refresh(m) for m in models))
-        return [{"model": m.name, **(manager.view(m.name) or {})} for m in models]
+        return await _refresh_endpoints(server)
+
+
+async def _resume_endpoint(server: ByteBuddyServer, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The resume command: resume and wait; a failure is told once and answered."""
+    from ..inference import InferenceError
+
+    model = _pick(server, args)
+    manager = server.endpoints.manager
+    try:
+        await manager.resume(model)
+    except InferenceError as exc:
+        server.status.show_once(f"endpoint:{model.name}:{exc}", exc.user_message)
+        return {"ok": False, "error": exc.user_message, "endpoint": manager.view(model.name)}
+    return {"ok": True, "endpoint": manager.view(model.name)}
+
+
+async def _pause_endpoint(server: ByteBuddyServer, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The pause command; warm-ups in flight are cancelled first."""
+    from ..inference import InferenceError
+
+    model = _pick(server, args)
+    service = server.endpoints
+    service.warmer.cancel_all()
+    try:
+        await service.manager.pause(model)
+    except InferenceError as exc:
+        return {
+            "ok": False, "error": exc.user_message, "endpoint": service.manager.view(model.name)
+        }
+    return {"ok": True, "endpoint": service.manager.view(model.name)}
+
+
+async def _refresh_endpoints(server: ByteBuddyServer) -> list[dict[str, Any]]:
+    """The refresh command: every configured endpoint's state, fetched afresh."""
+    models = [m for m in server.config.models if m.endpoint is not None]
+    if not models:
+        return []
+    manager = server.endpoints.manager
+    await asyncio.gather(*(manager.refresh(m) for m in models))
+    return [{"model": m.name, **(manager.view(m.name) or {})} for m in models]

@@ -26,8 +26,8 @@ def create_accounting(server: ByteBuddyServer) -> Accounting:
     """The server's accounting, following its config; started at once."""
     from ..config.schema import ROUTER_BASE
     from ..inference.client import ROUTER_URL_ENV
+    from ..state import state_dir
     from ..usage.accounting import Accounting
-    from ..usage.ledger import state_dir
 
     def alert(alert: Alert) -> None:
         kind = types.MessageType.Warning if alert.threshold >= 0.8 else types.MessageType.Info

@@ -16,7 +16,7 @@ Rules (the circuit breakers' bookkeeping lives only here):
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..config.schema import ModelConfig
 from ..log import logger
@@ -112,21 +112,16 @@ class ChainRunner:
                             on_model(model)
                     yield item
             except InferenceError as error:
-                self.breakers.record_failure(model.name, error)
-                self._tell(model, error)
-                if produced or isinstance(error, stop_on):
+                final = produced or isinstance(error, stop_on)
+                if self._failed(model, error, final=final, last=index == len(candidates) - 1):
                     raise
                 first_error = first_error or error
-                if index < len(candidates) - 1:
-                    logger.info("model '%s' failed; trying the next model of the chain", model.name)
                 continue
             except BaseException:
                 self.breakers.release_probe(model.name)
                 raise
             finally:
-                aclose = getattr(source, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await _close(source)
             self.breakers.record_success(model.name)
             self._told.pop(model.name, None)
             if not produced and on_model is not None:
@@ -134,6 +129,19 @@ class ChainRunner:
             return
         assert first_error is not None
         raise first_error
+
+    def _failed(
+        self, model: ModelConfig, error: InferenceError, *, final: bool, last: bool
+    ) -> bool:
+        """Record a model's failure; whether it ends the request (``final``: items already
+        went out, or the caller stops on this kind) rather than falling to the next model."""
+        self.breakers.record_failure(model.name, error)
+        self._tell(model, error)
+        if final:
+            return True
+        if not last:
+            logger.info("model '%s' failed; trying the next model of the chain", model.name)
+        return False
 
     async def first(
         self,
@@ -151,3 +159,10 @@ class ChainRunner:
         if not results:
             raise AssertionError("a model succeeded without producing its result")
         return results[-1], served[0]
+
+
+async def _close(source: AsyncIterator[Any]) -> None:
+    """Close a model's item stream (an async generator) whichever way its use ended."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -284,6 +284,66 @@ _UNUSED_KWARGS = re.compile(
 )
 
 
+def _hub_error(hub_code: str, message: str, kw: dict[str, Any]) -> InferenceError | None:
+    """The error the Hub's ``X-Error-Code`` names (gated, missing or disabled repository)."""
+    if hub_code == "GatedRepo":
+        return GatedModelError(message or "gated model", **kw)
+    if hub_code in ("RepoNotFound", "DisabledRepo"):
+        words = "disabled on the Hub" if hub_code == "DisabledRepo" else "not found or private"
+        return ModelNotFoundError(message or f"model {words}", **kw)
+    return None
+
+
+# Statuses about the caller's account: its token, its permissions, its credit.
+_ACCOUNT_ERRORS: dict[int, tuple[type[InferenceError], str]] = {
+    401: (AuthError, "unauthorized"),
+    403: (AuthError, "forbidden"),
+    402: (PaymentRequiredError, "payment required"),
+}
+
+
+def _not_found_error(status: int, message: str, kw: dict[str, Any]) -> InferenceError:
+    if status == 410:
+        message = (message or "gone") + " (this API is retired; use the router)"
+    return ModelNotFoundError(message or "not found", **kw)
+
+
+def _throttled_error(
+    message: str, retry_after: float | None, overloaded: bool, kw: dict[str, Any]
+) -> InferenceError:
+    if overloaded:
+        return OverloadedError(message or "overloaded", retry_after=retry_after, **kw)
+    return RateLimitedError(message or "rate limited", retry_after=retry_after, **kw)
+
+
+def _loading_error(message: str, data: Any, kw: dict[str, Any]) -> InferenceError:
+    """A cold start, with the server's estimate of the wait when it gave one."""
+    estimated = data.get("estimated_time") if isinstance(data, dict) else None
+    seconds = float(estimated) if isinstance(estimated, (int, float)) else None
+    return ModelLoadingError(message or "model is loading", estimated_time=seconds, **kw)
+
+
+def _validation_error(message: str, kw: dict[str, Any]) -> InferenceError:
+    """A rejected request: an input over the context length (with the numbers, so the
+    prompt can be cut to fit), parameters the model does not take, or another bad request."""
+    for pattern in _LENGTH_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            groups = match.groupdict()
+            return InputTooLongError(
+                message,
+                limit_tokens=int(groups["limit"]),
+                input_tokens=int(groups["inputs"]),
+                max_new_tokens=int(groups["new"]) if groups.get("new") else None,
+                **kw,
+            )
+    unused = _UNUSED_KWARGS.search(message)
+    names = tuple(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", unused.group("names"))) if unused else ()
+    if "invalid state" in message.lower():
+        message += " (the Inference Endpoint may be paused: resume it in its settings)"
+    return BadRequestError(message or "bad request", unused_params=names, **kw)
+
+
 def error_from_response(
     status: int,
     body: bytes | str | None,
@@ -311,59 +371,38 @@ def error_from_response(
     lowered = message.lower()
     hub_code = (headers.get("x-error-code") or "") if headers is not None else ""
 
-    if hub_code == "GatedRepo":
-        return GatedModelError(message or "gated model", **kw)
-    if hub_code in ("RepoNotFound", "DisabledRepo"):
-        words = "disabled on the Hub" if hub_code == "DisabledRepo" else "not found or private"
-        return ModelNotFoundError(message or f"model {words}", **kw)
+    hub_error = _hub_error(hub_code, message, kw)
+    if hub_error is not None:
+        return hub_error
     if status in (502, 503) and endpoint_host:
         return ModelLoadingError(message or "endpoint is starting", waking=True, **kw)
-    if status == 401:
-        return AuthError(message or "unauthorized", **kw)
-    if status == 403:
-        return AuthError(message or "forbidden", **kw)
-    if status == 402:
-        return PaymentRequiredError(message or "payment required", **kw)
+    if status in _ACCOUNT_ERRORS:
+        kind, default = _ACCOUNT_ERRORS[status]
+        return kind(message or default, **kw)
     if (
         status in (404, 410)
         or code == "model_not_supported"
         or "not supported by any provider" in lowered
     ):
-        if status == 410:
-            message = (message or "gone") + " (this API is retired; use the router)"
-        return ModelNotFoundError(message or "not found", **kw)
+        return _not_found_error(status, message, kw)
     if status == 429 or error_type == "overloaded":
-        hint = retry_after_seconds(headers)
-        if error_type == "overloaded" or "overloaded" in lowered:
-            return OverloadedError(message or "overloaded", retry_after=hint, **kw)
-        return RateLimitedError(message or "rate limited", retry_after=hint, **kw)
+        overloaded = error_type == "overloaded" or "overloaded" in lowered
+        return _throttled_error(message, retry_after_seconds(headers), overloaded, kw)
     if status == 413:
         return InputTooLongError(message or "payload too large", **kw)
     if status == 503 and (
         (isinstance(data, dict) and "estimated_time" in data) or "loading" in lowered
     ):
-        estimated = data.get("estimated_time") if isinstance(data, dict) else None
-        seconds = float(estimated) if isinstance(estimated, (int, float)) else None
-        return ModelLoadingError(message or "model is loading", estimated_time=seconds, **kw)
+        return _loading_error(message, data, kw)
     if status in (422, 400) or error_type == "validation":
-        for pattern in _LENGTH_PATTERNS:
-            match = pattern.search(message)
-            if match:
-                groups = match.groupdict()
-                return InputTooLongError(
-                    message,
-                    limit_tokens=int(groups["limit"]),
-                    input_tokens=int(groups["inputs"]),
-                    max_new_tokens=int(groups["new"]) if groups.get("new") else None,
-                    **kw,
-                )
-        unused = _UNUSED_KWARGS.search(message)
-        names = (
-            tuple(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", unused.group("names"))) if unused else ()
-        )
-        if "invalid state" in lowered:
-            message += " (the Inference Endpoint may be paused: resume it in its settings)"
-        return BadRequestError(message or "bad request", unused_params=names, **kw)
+        return _validation_error(message, kw)
+    return _other_status_error(status, error_type, message, kw)
+
+
+def _other_status_error(
+    status: int, error_type: str | None, message: str, kw: dict[str, Any]
+) -> InferenceError:
+    """What is left once the answer named no known cause: by status class."""
     if status == 504:
         return UpstreamTimeoutError(message or "gateway timeout", **kw)
     if status >= 500 or status == 424 or error_type in ("generation", "incomplete_generation"):
@@ -373,24 +412,33 @@ def error_from_response(
     return ProtocolError(message or f"unexpected HTTP status {status}", **kw)
 
 
+def _parse_retry_after(value: str) -> float | None:
+    """A ``Retry-After`` value, seconds or an HTTP date (a past date is 0); None when it is
+    neither."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``RateLimit: ...;t=<s>``."""
     if headers is None:
         return None
     value = headers.get("retry-after")
     if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=timezone.utc)
-                return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        seconds = _parse_retry_after(value.strip())
+        if seconds is not None:
+            return seconds
     ratelimit = headers.get("ratelimit")
     if ratelimit:
         match = re.search(r"(?:^|[;,\s])t=(\d+(?:\.\d+)?)", ratelimit)

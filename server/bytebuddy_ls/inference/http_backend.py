@@ -543,6 +543,26 @@ class HttpBackend:
         ):
             self._raw_prompt[model.model] = False
 
+    async def _raise_for_status(
+        self, model: ModelConfig, response: httpx.Response, url: str
+    ) -> None:
+        """The typed error for an HTTP error answer, raised; nothing for a success."""
+        if response.status_code >= 400:
+            content = await response.aread()
+            raise self._error(model, response.status_code, content, response.headers, url)
+
+    def _attempt_failure(
+        self, model: ModelConfig, url: str, exc: httpx.HTTPError | ValueError
+    ) -> InferenceError:
+        """The typed error for a failed transport or an answer that cannot be parsed."""
+        if isinstance(exc, httpx.HTTPError):
+            return self._transport_error(model, url, exc)
+        return ProtocolError(
+            f"unexpected answer from {origin(url)}: {exc}",
+            model=model.name,
+            model_id=model.model,
+        )
+
     async def _attempt(
         self, call: _Call, request: Request, emit: Emit
     ) -> AsyncGenerator[StreamPiece, None]:
@@ -576,9 +596,7 @@ class HttpBackend:
             async with self.client(model).stream(
                 "POST", url, json=body, headers=headers, timeout=timeout
             ) as response:
-                if response.status_code >= 400:
-                    content = await response.aread()
-                    raise self._error(model, response.status_code, content, response.headers, url)
+                await self._raise_for_status(model, response, url)
                 if not request.stream or "text/event-stream" not in response.headers.get(
                     "content-type", ""
                 ):
@@ -598,15 +616,8 @@ class HttpBackend:
                     yield piece
                     if piece.done:
                         return
-        except httpx.HTTPError as exc:
-            failure = self._transport_error(model, url, exc)
-            raise failure from None
-        except ValueError as exc:
-            failure = ProtocolError(
-                f"unexpected answer from {origin(url)}: {exc}",
-                model=model.name,
-                model_id=model.model,
-            )
+        except (httpx.HTTPError, ValueError) as exc:
+            failure = self._attempt_failure(model, url, exc)
             raise failure from None
         except BaseException as exc:
             failure = exc

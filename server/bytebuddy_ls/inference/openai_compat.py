@@ -51,10 +51,7 @@ def sampling(
     stop_cap: int | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    max_tokens = params.max_tokens
-    cap = shaping.max_tokens_cap
-    if cap is not None:
-        max_tokens = min(max_tokens, cap) if max_tokens else cap
+    max_tokens = _capped_max_tokens(params.max_tokens, shaping.max_tokens_cap)
     if max_tokens is not None:
         out["max_tokens"] = max(1, max_tokens)
     if params.temperature is not None:
@@ -62,10 +59,7 @@ def sampling(
     if params.top_p is not None and (params.top_p < 1 or not tgi):
         out["top_p"] = params.top_p
     if extra:
-        if params.top_k is not None and params.top_k > 0:
-            out["top_k"] = params.top_k
-        if params.repetition_penalty is not None and params.repetition_penalty > 0:
-            out["repetition_penalty"] = params.repetition_penalty
+        out.update(_extra_sampling(params))
     if params.stop:
         # The limit the server states (TGI /info) wins over the format's default.
         cap_stops = shaping.limits.max_stop_sequences or stop_cap
@@ -74,6 +68,23 @@ def sampling(
         out["seed"] = params.seed
     for name in shaping.dropped:
         out.pop(name, None)
+    return out
+
+
+def _capped_max_tokens(max_tokens: int | None, cap: int | None) -> int | None:
+    """The token limit to send: the asked one under the model's cap, else the cap."""
+    if cap is None:
+        return max_tokens
+    return min(max_tokens, cap) if max_tokens else cap
+
+
+def _extra_sampling(params: GenerationParams) -> dict[str, Any]:
+    """The sampling options beyond OpenAI's (top_k, repetition_penalty), when set."""
+    out: dict[str, Any] = {}
+    if params.top_k is not None and params.top_k > 0:
+        out["top_k"] = params.top_k
+    if params.repetition_penalty is not None and params.repetition_penalty > 0:
+        out["repetition_penalty"] = params.repetition_penalty
     return out
 
 

@@ -17,38 +17,47 @@ DONE = object()  # the OpenAI-style ``data: [DONE]`` sentinel
 async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[Any]:
     """Yield each event's decoded JSON (or ``DONE``); non-JSON data raises ValueError."""
     buffer: list[str] = []
-
-    def flush() -> Any:
-        payload = "\n".join(buffer).strip()
-        buffer.clear()
-        if not payload:
-            return None
-        if payload == "[DONE]":
-            return DONE
-        return json.loads(payload)
-
     async for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
-            event = flush()
+            event = _take_event(buffer)
             if event is not None:
                 yield event
             continue
-        if line.startswith(":"):
+        value = _data_value(line)
+        if value is None:
             continue
-        field, _, value = line.partition(":")
-        if field != "data":
-            continue
-        value = value[1:] if value.startswith(" ") else value
         if buffer and _is_complete("\n".join(buffer)):
             # No blank line between two events: the previous one is already whole.
-            event = flush()
+            event = _take_event(buffer)
             if event is not None:
                 yield event
         buffer.append(value)
-    event = flush()
+    event = _take_event(buffer)
     if event is not None:
         yield event
+
+
+def _take_event(buffer: list[str]) -> Any:
+    """The event the buffered data lines make (None when there are none), emptying the
+    buffer."""
+    payload = "\n".join(buffer).strip()
+    buffer.clear()
+    if not payload:
+        return None
+    if payload == "[DONE]":
+        return DONE
+    return json.loads(payload)
+
+
+def _data_value(line: str) -> str | None:
+    """The value of a ``data:`` line; None for a comment or any other field."""
+    if line.startswith(":"):
+        return None
+    field, _, value = line.partition(":")
+    if field != "data":
+        return None
+    return value[1:] if value.startswith(" ") else value
 
 
 def _is_complete(payload: str) -> bool:

@@ -47,14 +47,7 @@ def parameters(
     max_new_tokens_cap: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"return_full_text": False}
-    max_new = params.max_tokens
-    if limits.max_total_tokens is not None:
-        room = limits.max_total_tokens - estimate_tokens(prompt)
-        max_new = min(max_new, room) if max_new is not None else None
-        if max_new is not None:
-            max_new = max(1, max_new)
-    if max_new_tokens_cap is not None:
-        max_new = max(1, min(max_new, max_new_tokens_cap) if max_new else max_new_tokens_cap)
+    max_new = _max_new_tokens(params.max_tokens, limits, prompt, max_new_tokens_cap)
     if max_new is not None:
         out["max_new_tokens"] = max(1, max_new)
     greedy = params.temperature is not None and params.temperature <= 0
@@ -78,6 +71,22 @@ def parameters(
     for name in dropped:
         out.pop(name, None)
     return out
+
+
+def _max_new_tokens(
+    asked: int | None, limits: ServerLimits, prompt: str, cap: int | None
+) -> int | None:
+    """The tokens to ask for: what was asked, within the room the server's total-token
+    limit leaves after the prompt, and under the model's cap (at least 1)."""
+    max_new = asked
+    if limits.max_total_tokens is not None:
+        room = limits.max_total_tokens - estimate_tokens(prompt)
+        max_new = min(max_new, room) if max_new is not None else None
+        if max_new is not None:
+            max_new = max(1, max_new)
+    if cap is not None:
+        max_new = max(1, min(max_new, cap) if max_new else cap)
+    return max_new
 
 
 def _details(data: dict[str, Any]) -> tuple[str | None, int | None]:

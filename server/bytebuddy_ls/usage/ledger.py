@@ -11,14 +11,14 @@ says what to do; the caller reports it once and goes on without accounting.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_DIR_NAME = "bytebuddy-ls"
+from ..state import state_dir
+
 LEDGER_FILE = "usage.sqlite3"
 BUSY_TIMEOUT_MS = 2000
 
@@ -101,13 +101,6 @@ class LedgerRow:
 
 class LedgerError(Exception):
     """The ledger cannot be used; the message says why and what to do."""
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/bytebuddy-ls`` (default ``~/.local/state/bytebuddy-ls``)."""
-    base = os.environ.get("XDG_STATE_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / STATE_DIR_NAME
 
 
 def ledger_path() -> Path:

@@ -15,15 +15,6 @@ from .ledger import GROUPINGS, LedgerError, UsageLine, ledger_path, read_usage
 DEFAULT_SINCE = "7d"
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_NUMERIC = (
-    "requests",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "estimated",
-    "errors",
-    "cache_hits",
-)
 
 
 def parse_since(text: str, now: float | None = None) -> float:

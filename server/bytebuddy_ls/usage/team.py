@@ -153,13 +153,7 @@ class TeamLedger:
             pipe.hincrbyfloat(key, "usd", usd)
             pipe.expire(key, 2 * 86400 if period == "day" else 32 * 86400)
             order.append((bid, period_key, tokens, usd))
-        try:
-            results = pipe.execute()
-        except self._errors as exc:
-            self._failed_at = time.monotonic()
-            raise TeamError(
-                f"Redis at {self.where} is unreachable ({type(exc).__name__})"
-            ) from None
+        results = self._execute(pipe, back_off=True)
         self._failed_at = 0.0
         self._pending_usage.clear()
         self._pending_budget.clear()
@@ -180,13 +174,7 @@ class TeamLedger:
         pipe = self._redis.pipeline(transaction=False)
         for bid, period_key in pairs:
             pipe.hmget(_budget_key(bid, period_key), "tokens", "usd")
-        try:
-            results = pipe.execute()
-        except self._errors as exc:
-            self._failed_at = time.monotonic()
-            raise TeamError(
-                f"Redis at {self.where} is unreachable ({type(exc).__name__})"
-            ) from None
+        results = self._execute(pipe, back_off=True)
         return {
             pair: (float(tokens or 0), float(usd or 0))
             for pair, (tokens, usd) in zip(pairs, results, strict=True)
@@ -205,12 +193,7 @@ class TeamLedger:
         pipe = self._redis.pipeline(transaction=False)
         for key in days:
             pipe.hgetall(_usage_key(key))
-        try:
-            results = pipe.execute()
-        except self._errors as exc:
-            raise TeamError(
-                f"Redis at {self.where} is unreachable ({type(exc).__name__})"
-            ) from None
+        results = self._execute(pipe, back_off=False)
         groups: dict[str, dict[str, Any]] = {}
         for day_key, fields in zip(days, results, strict=True):
             for raw_field, raw_value in fields.items():
@@ -255,6 +238,18 @@ class TeamLedger:
         if by == "day":
             return sorted(lines, key=lambda line: line.key)
         return sorted(lines, key=lambda line: (-line.cost_usd, -line.prompt_tokens))
+
+    def _execute(self, pipe: Any, *, back_off: bool) -> list[Any]:
+        """Run a pipeline; an unreachable Redis raises TeamError. With ``back_off``, the next
+        flushes wait ``RETRY_AFTER_S`` before trying Redis again."""
+        try:
+            return list(pipe.execute())
+        except self._errors as exc:
+            if back_off:
+                self._failed_at = time.monotonic()
+            raise TeamError(
+                f"Redis at {self.where} is unreachable ({type(exc).__name__})"
+            ) from None
 
     def close(self) -> None:
         with contextlib.suppress(*self._errors):

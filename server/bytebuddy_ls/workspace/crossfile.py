@@ -150,18 +150,7 @@ class CrossFileContext:
             for d in self._documents()
             if d.uri != document.uri and len(d.text) <= MAX_DOCUMENT_CHARS
         ][:MAX_OPEN_DOCUMENTS]
-        sources: list[tuple[str, str, dict[str, list[Definition]], float]] = []
-        for path in info.files:
-            file_info = self._file(path, language)
-            if file_info is not None:
-                shown = self.shown_path(file_info.uri, root)
-                sources.append((file_info.uri, shown, file_info.definitions, 1.0))
-        open_paths = {s[0] for s in sources}
-        for other in others:
-            if other.uri in open_paths:
-                continue
-            shown = self.shown_path(other.uri, root)
-            sources.append((other.uri, shown, self._document_definitions(other), 0.7))
+        sources = self._definition_sources(info.files, others, root, language)
         for rank, name in enumerate(names):
             lookup = info.aliases.get(name, name)
             for uri, shown, table, weight in sources:
@@ -188,16 +177,27 @@ class CrossFileContext:
         selection = select(candidates, budget_tokens)
         reason = None
         if not selection.snippets:
-            if candidates:
-                reason = "budget full: no snippet fits the room left in the prompt"
-            elif not names:
-                reason = "nothing relevant: no identifiers near the cursor"
-            else:
-                reason = (
-                    "nothing relevant: no definition of the names near the cursor in the "
-                    f"{len(info.files)} imported file(s) or {len(others)} other open document(s)"
-                )
+            reason = _why_nothing(bool(candidates), bool(names), len(info.files), len(others))
         return CrossFileResult(selection, len(candidates), reason)
+
+    def _definition_sources(
+        self, files: Iterable[Path], others: list[Document], root: Path | None, language: str | None
+    ) -> list[tuple[str, str, dict[str, list[Definition]], float]]:
+        """Where definitions are looked up, each (uri, shown path, definitions by name,
+        weight): the imported files first, then the other open documents, weighted lower."""
+        sources: list[tuple[str, str, dict[str, list[Definition]], float]] = []
+        for path in files:
+            file_info = self._file(path, language)
+            if file_info is not None:
+                shown = self.shown_path(file_info.uri, root)
+                sources.append((file_info.uri, shown, file_info.definitions, 1.0))
+        open_paths = {s[0] for s in sources}
+        for other in others:
+            if other.uri in open_paths:
+                continue
+            shown = self.shown_path(other.uri, root)
+            sources.append((other.uri, shown, self._document_definitions(other), 0.7))
+        return sources
 
     # ----- names near the cursor --------------------------------------------------------
 
@@ -341,29 +341,12 @@ class CrossFileContext:
         best: list[Snippet] = []
         for other in others:
             windows = self._document_windows(other)
-            top: tuple[float, int] | None = None
-            size = len(query)
-            for line, words in windows:
-                common = len(query & words)
-                if not common:
-                    continue
-                score = common / (size + len(words) - common)  # Jaccard
-                if top is None or score > top[0]:
-                    top = (score, line)
+            top = _most_similar_window(query, windows)
             if top is None or top[0] < SIMILAR_MIN_SCORE:
                 continue
             score, line = top
             begin = other.line_start(line)
-            end_offset = begin
-            end_line = line
-            for _ in range(SIMILAR_WINDOW_LINES):
-                nxt = other.text.find("\n", end_offset)
-                if nxt < 0:
-                    end_offset = len(other.text)
-                    end_line += 1
-                    break
-                end_offset = nxt + 1
-                end_line += 1
+            end_offset, end_line = _window_end(other.text, begin, line)
             shown = self.shown_path(other.uri, root)
             best.append(
                 Snippet(
@@ -430,3 +413,46 @@ def context_for_file(
     context = CrossFileContext(lambda: [document, *others], lambda: root)
     result = context.gather(document, offset, budget_tokens)
     return [(snippet.path, snippet.text) for snippet in result.snippets]
+
+
+def _why_nothing(had_candidates: bool, had_names: bool, files: int, others: int) -> str:
+    """Why no snippet was chosen, for the context inspector."""
+    if had_candidates:
+        return "budget full: no snippet fits the room left in the prompt"
+    if not had_names:
+        return "nothing relevant: no identifiers near the cursor"
+    return (
+        "nothing relevant: no definition of the names near the cursor in the "
+        f"{files} imported file(s) or {others} other open document(s)"
+    )
+
+
+def _most_similar_window(
+    query: frozenset[str], windows: Iterable[tuple[int, frozenset[str]]]
+) -> tuple[float, int] | None:
+    """The (Jaccard score, line) of the window sharing the most words with ``query``; the
+    first one wins a tie. None when no window shares a word."""
+    top: tuple[float, int] | None = None
+    size = len(query)
+    for line, words in windows:
+        common = len(query & words)
+        if not common:
+            continue
+        score = common / (size + len(words) - common)
+        if top is None or score > top[0]:
+            top = (score, line)
+    return top
+
+
+def _window_end(text: str, begin: int, line: int) -> tuple[int, int]:
+    """The end offset and end line of the window of ``SIMILAR_WINDOW_LINES`` lines that
+    starts at offset ``begin`` (line ``line``); shorter at the end of the text."""
+    end_offset = begin
+    end_line = line
+    for _ in range(SIMILAR_WINDOW_LINES):
+        nxt = text.find("\n", end_offset)
+        if nxt < 0:
+            return len(text), end_line + 1
+        end_offset = nxt + 1
+        end_line += 1
+    return end_offset, end_line

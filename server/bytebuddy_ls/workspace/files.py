@@ -77,16 +77,8 @@ def _translate(glob: str) -> str:
             out.append("[^/]")
             i += 1
         elif c == "[":
-            end = glob.find("]", i + 1)
-            if end < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = glob[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end + 1
+            piece, i = _translate_bracket(glob, i)
+            out.append(piece)
         elif c == "\\" and i + 1 < len(glob):
             out.append(re.escape(glob[i + 1]))
             i += 2
@@ -94,6 +86,20 @@ def _translate(glob: str) -> str:
             out.append(re.escape(c))
             i += 1
     return "".join(out)
+
+
+def _translate_bracket(glob: str, start: int) -> tuple[str, int]:
+    """The character class opening at ``glob[start]`` and the index after it.
+
+    An unclosed ``[`` is a literal bracket; a leading ``!`` negates the class.
+    """
+    end = glob.find("]", start + 1)
+    if end < 0:
+        return re.escape("["), start + 1
+    body = glob[start + 1 : end]
+    if body.startswith("!"):
+        body = "^" + body[1:]
+    return f"[{body}]", end + 1
 
 
 def parse_ignore(lines: Iterable[str]) -> list[_Rule]:
@@ -208,11 +214,8 @@ def walk(root: Path, policy: FilePolicy, report: WalkReport | None = None) -> It
         subdirs: list[tuple[Path, str, IgnoreRules]] = []
         for entry in reversed(entries):
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            try:
-                if entry.is_symlink():
-                    continue
-                is_dir = entry.is_dir()
-            except OSError:
+            is_dir = _plain_entry_is_dir(entry)
+            if is_dir is None:
                 continue
             if check.ignored(rel, is_dir):
                 report.ignored += 1
@@ -220,15 +223,7 @@ def walk(root: Path, policy: FilePolicy, report: WalkReport | None = None) -> It
             if is_dir:
                 subdirs.append((Path(entry.path), rel, rules))
                 continue
-            if Path(entry.name).suffix.lower() in BINARY_SUFFIXES:
-                report.binary += 1
-                continue
-            try:
-                size = entry.stat().st_size
-            except OSError:
-                continue
-            if size > policy.max_file_bytes:
-                report.too_large += 1
+            if not _admit_file(entry, policy, report):
                 continue
             if count >= policy.max_files:
                 report.over_limit += 1
@@ -236,6 +231,33 @@ def walk(root: Path, policy: FilePolicy, report: WalkReport | None = None) -> It
             count += 1
             yield Path(entry.path)
         stack.extend(reversed(subdirs))
+
+
+def _plain_entry_is_dir(entry: os.DirEntry[str]) -> bool | None:
+    """Whether a directory entry is a directory; None for a symlink (never followed) or an
+    entry that vanished or cannot be inspected."""
+    try:
+        if entry.is_symlink():
+            return None
+        return entry.is_dir()
+    except OSError:
+        return None
+
+
+def _admit_file(entry: os.DirEntry[str], policy: FilePolicy, report: WalkReport) -> bool:
+    """Whether a file that no ignore rule excludes may be indexed: not binary by its
+    suffix, still there, and within the size limit. Counts what it refuses in ``report``."""
+    if Path(entry.name).suffix.lower() in BINARY_SUFFIXES:
+        report.binary += 1
+        return False
+    try:
+        size = entry.stat().st_size
+    except OSError:
+        return False
+    if size > policy.max_file_bytes:
+        report.too_large += 1
+        return False
+    return True
 
 
 def is_ignored(root: Path, path: Path, policy: FilePolicy) -> bool:

@@ -20,7 +20,7 @@ import hashlib
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -270,10 +270,11 @@ class WorkspaceIndex:
                 for (cid, text), key in zip(batch, keys, strict=True)
                 if key not in cached
             ]
-            with self._lock:
-                for (cid, _), key in zip(batch, keys, strict=True):
-                    if key in cached and self._chunk_file[cid] is not None:
-                        self._vectors.set(cid, cached[key])
+            self._store_vectors(
+                (cid, cached[key])
+                for (cid, _), key in zip(batch, keys, strict=True)
+                if key in cached
+            )
             for start in range(0, len(todo), embedder.batch_size):
                 part = todo[start : start + embedder.batch_size]
                 vectors = await embedder.embed([text for _, text, _ in part])
@@ -281,10 +282,9 @@ class WorkspaceIndex:
                     cache.put_many(
                         (key, vector) for (_, _, key), vector in zip(part, vectors, strict=True)
                     )
-                with self._lock:
-                    for (cid, _, _), vector in zip(part, vectors, strict=True):
-                        if self._chunk_file[cid] is not None:
-                            self._vectors.set(cid, vector)
+                self._store_vectors(
+                    (cid, vector) for (cid, _, _), vector in zip(part, vectors, strict=True)
+                )
                 computed += len(part)
                 self.status.embedded = len(self._vectors)
                 if pause_s:
@@ -293,6 +293,14 @@ class WorkspaceIndex:
                     on_progress(self.status)
             self.status.embedded = len(self._vectors)
         return computed
+
+    def _store_vectors(self, vectors: Iterable[tuple[int, Iterable[float]]]) -> None:
+        """Keep each chunk's vector, unless the chunk was dropped (its file changed or went
+        away) while the vector was being computed."""
+        with self._lock:
+            for cid, vector in vectors:
+                if self._chunk_file[cid] is not None:
+                    self._vectors.set(cid, vector)
 
     # ----- search -------------------------------------------------------------------------
 

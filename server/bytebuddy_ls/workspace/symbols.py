@@ -12,6 +12,7 @@ adds no dependency — tree-sitter would need one compiled grammar wheel per lan
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,32 +109,17 @@ def _python_definitions(lines: list[str]) -> list[Definition]:
 
 def _python_snippet(lines: list[str], start: int, kind: str) -> str:
     indent = _indent(lines[start])
-    out = [lines[start]]
-    index = start + 1
-    # A signature over several lines ends at the line that closes it with ':'.
-    if not lines[start].rstrip().endswith(":"):
-        while index < len(lines) and len(out) < MAX_SIGNATURE_LINES:
-            out.append(lines[index])
-            index += 1
-            if lines[index - 1].rstrip().endswith(":"):
-                break
+    out, index = _python_signature(lines, start)
     body_indent: int | None = None
     docstring_open: str | None = None
-    while index < len(lines) and len(out) < MAX_DEFINITION_LINES:
-        line = lines[index]
-        index += 1
-        if not line.strip():
-            continue
-        if _indent(line) <= indent:
+    for line in _indented_block(lines, index, indent):
+        if len(out) >= MAX_DEFINITION_LINES:
             break
         if body_indent is None:
             body_indent = _indent(line)
-            stripped = line.strip()
-            quote = stripped[:3]
-            if quote in ('"""', "'''"):
+            is_docstring, docstring_open = _docstring_start(line)
+            if is_docstring:
                 out.append(line)
-                if stripped.count(quote) < 2 or stripped == quote:
-                    docstring_open = quote
                 continue
             if kind == "function":
                 break
@@ -145,17 +131,63 @@ def _python_snippet(lines: list[str], start: int, kind: str) -> str:
         if kind == "function":
             break
         # A class: its fields and its members' headers, not their bodies.
-        if _indent(line) == body_indent:
-            stripped = line.strip()
-            if stripped.startswith(("def ", "async def ", "@")) or re.match(
-                r"^[A-Za-z_]\w*[ \t]*[:=]", stripped
-            ):
-                out.append(line)
-    if docstring_open is not None:
-        out.append(" " * (body_indent or indent + 4) + docstring_open)
-    if kind == "function" or len(out) == 1:
-        out.append(" " * (body_indent or indent + 4) + "...")
+        if _indent(line) == body_indent and _is_member_header(line.strip()):
+            out.append(line)
+    _close_python_snippet(out, body_indent or indent + 4, docstring_open, kind)
     return "\n".join(line.rstrip() for line in out)
+
+
+def _indented_block(lines: list[str], start: int, indent: int) -> Iterator[str]:
+    """The non-blank lines from ``start`` on that are indented deeper than ``indent``."""
+    for line in lines[start:]:
+        if not line.strip():
+            continue
+        if _indent(line) <= indent:
+            return
+        yield line
+
+
+def _close_python_snippet(
+    out: list[str], body_indent: int, docstring_open: str | None, kind: str
+) -> None:
+    """Close a docstring cut off by the line limit, and stand ``...`` for a body not shown."""
+    if docstring_open is not None:
+        out.append(" " * body_indent + docstring_open)
+    if kind == "function" or len(out) == 1:
+        out.append(" " * body_indent + "...")
+
+
+def _python_signature(lines: list[str], start: int) -> tuple[list[str], int]:
+    """The header lines of the definition at ``start`` and the index after them.
+
+    A signature over several lines ends at the line that closes it with ':'.
+    """
+    out = [lines[start]]
+    index = start + 1
+    if not lines[start].rstrip().endswith(":"):
+        while index < len(lines) and len(out) < MAX_SIGNATURE_LINES:
+            out.append(lines[index])
+            index += 1
+            if lines[index - 1].rstrip().endswith(":"):
+                break
+    return out, index
+
+
+def _docstring_start(line: str) -> tuple[bool, str | None]:
+    """Whether a body's first line starts a docstring, and its quote if it stays open."""
+    stripped = line.strip()
+    quote = stripped[:3]
+    if quote not in ('"""', "'''"):
+        return False, None
+    still_open = stripped.count(quote) < 2 or stripped == quote
+    return True, quote if still_open else None
+
+
+def _is_member_header(stripped: str) -> bool:
+    """A class body line worth showing: a method header, a decorator or a field."""
+    return stripped.startswith(("def ", "async def ", "@")) or bool(
+        re.match(r"^[A-Za-z_]\w*[ \t]*[:=]", stripped)
+    )
 
 
 def _brace_definitions(lines: list[str], language: str | None) -> list[Definition]:
@@ -180,56 +212,67 @@ def _brace_definitions(lines: list[str], language: str | None) -> list[Definitio
     return found
 
 
+# The keyword that introduces a definition, and the kind of definition it makes.
+_DEFINITION_KINDS: dict[str, str] = {
+    "function": "function",
+    "function*": "function",
+    "func": "function",
+    "fn": "function",
+    "class": "class",
+    "interface": "type",
+    "struct": "type",
+    "trait": "type",
+    "enum": "type",
+    "type": "type",
+    "record": "type",
+    "object": "class",
+    "typedef": "type",
+    "mod": "type",
+    "const": "variable",
+    "let": "variable",
+    "var": "variable",
+    "static": "variable",
+}
+
+
 def _match_brace_definition(
     line: str, language: str | None, depth: int, type_depth: int | None
 ) -> tuple[str, str] | None:
     in_type = type_depth is not None and depth == type_depth + 1
     if depth > 0 and not in_type:
         return None
-    kinds = {
-        "function": "function",
-        "function*": "function",
-        "func": "function",
-        "fn": "function",
-        "class": "class",
-        "interface": "type",
-        "struct": "type",
-        "trait": "type",
-        "enum": "type",
-        "type": "type",
-        "record": "type",
-        "object": "class",
-        "typedef": "type",
-        "mod": "type",
-        "const": "variable",
-        "let": "variable",
-        "var": "variable",
-        "static": "variable",
-    }
     if language in _JS:
-        match = _JS_DEF.match(line)
-        if match is not None and (depth == 0 or in_type):
-            return match.group(3), kinds.get(match.group(2), "function")
-        if in_type:
-            method = _JS_METHOD.match(line)
-            if method is not None and method.group(2) not in _NOT_A_NAME:
-                return method.group(2), "function"
-        return None
+        return _match_js_definition(line, depth, in_type)
     if language == "go":
         match = _GO_DEF.match(line)
-        return (match.group(3), kinds[match.group(2)]) if match else None
+        return (match.group(3), _DEFINITION_KINDS[match.group(2)]) if match else None
     if language == "rust":
         match = _RUST_DEF.match(line)
-        return (match.group(3), kinds.get(match.group(2), "function")) if match else None
+        if match is None:
+            return None
+        return match.group(3), _DEFINITION_KINDS.get(match.group(2), "function")
     match = _C_LIKE_TYPE.match(line)
     if match is not None:
-        return match.group(3), kinds.get(match.group(2), "type")
+        return match.group(3), _DEFINITION_KINDS.get(match.group(2), "type")
     match = _JS_DEF.match(line) if language is None else None
     if match is not None:
-        return match.group(3), kinds.get(match.group(2), "function")
+        return match.group(3), _DEFINITION_KINDS.get(match.group(2), "function")
     match = _C_LIKE_FUNC.match(line)
     if match is not None and "=" not in line.split("(", 1)[0]:
         return match.group(2), "function"
+    return None
+
+
+def _match_js_definition(line: str, depth: int, in_type: bool) -> tuple[str, str] | None:
+    """A JavaScript/TypeScript definition: a top-level declaration, or a method inside a
+    class body."""
+    match = _JS_DEF.match(line)
+    if match is not None and (depth == 0 or in_type):
+        return match.group(3), _DEFINITION_KINDS.get(match.group(2), "function")
+    if in_type:
+        method = _JS_METHOD.match(line)
+        if method is not None and method.group(2) not in _NOT_A_NAME:
+            return method.group(2), "function"
     return None
 
 
@@ -331,30 +374,9 @@ def resolve_import(
     """Files an import may refer to (existing files only; empty for libraries)."""
     candidates: list[Path] = []
     if language in _PYTHON:
-        if item.level:
-            base = importer.parent
-            for _ in range(item.level - 1):
-                base = base.parent
-            bases = [base]
-        else:
-            bases = _python_roots(importer, root)
-        module = item.target.replace(".", "/") if item.target else ""
-        for base in bases:
-            stem = base / module if module else base
-            candidates += [stem.with_suffix(".py") if module else stem / "__init__.py"]
-            candidates.append(stem / "__init__.py")
-            # ``from pkg import module``: the names may be modules themselves.
-            for name, _alias in item.names:
-                candidates.append(stem / f"{name}.py")
+        candidates = _python_import_candidates(item, importer, root)
     elif language in _JS:
-        if not item.target.startswith("."):
-            return []
-        stem = (importer.parent / item.target).resolve()
-        candidates.append(stem)
-        candidates += [Path(str(stem) + ext) for ext in _JS_EXTENSIONS]
-        candidates += [stem / f"index{ext}" for ext in _JS_EXTENSIONS]
-        if stem.suffix == ".js":  # TypeScript's ESM style: "./x.js" names x.ts
-            candidates += [stem.with_suffix(ext) for ext in (".ts", ".tsx")]
+        candidates = _js_import_candidates(item, importer)
     elif language in ("c", "cpp"):
         candidates.append(importer.parent / item.target)
         if root is not None:
@@ -369,6 +391,41 @@ def resolve_import(
         if path not in seen and path != importer and path.is_file():
             seen.append(path)
     return seen
+
+
+def _python_import_candidates(item: Import, importer: Path, root: Path | None) -> list[Path]:
+    """Files a Python import may name: the module (or package) under each base it may start
+    from; a relative import starts from the importer's package, ``level`` dots up."""
+    if item.level:
+        base = importer.parent
+        for _ in range(item.level - 1):
+            base = base.parent
+        bases = [base]
+    else:
+        bases = _python_roots(importer, root)
+    module = item.target.replace(".", "/") if item.target else ""
+    candidates: list[Path] = []
+    for base in bases:
+        stem = base / module if module else base
+        candidates += [stem.with_suffix(".py") if module else stem / "__init__.py"]
+        candidates.append(stem / "__init__.py")
+        # ``from pkg import module``: the names may be modules themselves.
+        for name, _alias in item.names:
+            candidates.append(stem / f"{name}.py")
+    return candidates
+
+
+def _js_import_candidates(item: Import, importer: Path) -> list[Path]:
+    """Files a relative JavaScript/TypeScript import may name; none for a package import."""
+    if not item.target.startswith("."):
+        return []
+    stem = (importer.parent / item.target).resolve()
+    candidates = [stem]
+    candidates += [Path(str(stem) + ext) for ext in _JS_EXTENSIONS]
+    candidates += [stem / f"index{ext}" for ext in _JS_EXTENSIONS]
+    if stem.suffix == ".js":  # TypeScript's ESM style: "./x.js" names x.ts
+        candidates += [stem.with_suffix(ext) for ext in (".ts", ".tsx")]
+    return candidates
 
 
 def _python_roots(importer: Path, root: Path | None) -> list[Path]:
