@@ -194,9 +194,6 @@ def setup_engine(server: ByteBuddyServer) -> None:
     engine.client = server.inference
     engine.embed_chain = lambda: server.config.chain("embed")
     engine.remote_embedding_allowed = lambda: remote_embedding_allowed(server.config.loaded)
-    engine.local_generation = lambda: server.config.loaded is not None and any(
-        model.is_local for model in server.config.loaded.config.models
-    )
     engine.on_progress = IndexProgress(server)
     engine.start_delay_s = INDEX_START_DELAY_S
 

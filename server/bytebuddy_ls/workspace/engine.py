@@ -137,9 +137,6 @@ class ContextEngine:
         self.embed_chain: Callable[[], list[ModelConfig]] = lambda: []
         # The trust switch: False = never send workspace text to a remote embedder.
         self.remote_embedding_allowed: Callable[[], bool] = lambda: True
-        # True while a model runs in-process (llama.cpp): it needs the CPU more than
-        # "auto" needs the local embedder.
-        self.local_generation: Callable[[], bool] = lambda: False
         self.on_progress: ProgressCallback | None = None
         self._task: asyncio.Task[None] | None = None
         self._embedder: Embedder | None = None
@@ -270,10 +267,12 @@ class ContextEngine:
                         f"not used: '{model.name}' is remote and this workspace is not trusted"
                     )
                 return RemoteEmbedder(self.client, model), f"model '{model.name}'"
-        if mode == "auto" and self.local_generation():
+        if mode == "auto":
+            # The local embedder costs about 250 MB of memory (onnxruntime and the model)
+            # and CPU beside completions: it runs only when asked for.
             return None, (
-                "lexical only: a model runs in-process, so the local embedder stays off "
-                "(context.embeddings: local turns it on)"
+                "lexical only: no model has the embed role "
+                "(context.embeddings: local turns on the local embedder)"
             )
         missing = local_embedder_missing()
         if missing is not None:
