@@ -4,9 +4,9 @@ rules pygls leaves out, and ByteBuddy's own request types.
 This is the one module that touches pygls internals (``_send_response``, ``_shutdown``,
 ``_server``, ``_request_futures``, ``_converter``, ``fm``, ``_stop_event``): pygls has
 no public hook for answering a request it could not read, for the lifecycle errors, for
-feeding document sync to our own store, for linking ``$/cancelRequest`` to a command's
-task, or for reading stdin without a thread. Keep every such use here, each with its
-reason, so a pygls upgrade has one place to check.
+feeding document sync to our own store, or for linking ``$/cancelRequest`` to a command's
+task. Keep every such use here, each with its reason, so a pygls upgrade has one place to
+check (the other is ``transport.py``, which replaces pygls' message loops).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import asyncio
 import functools
 import logging
 import os
-import stat
-import sys
-import threading
 from collections.abc import Generator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +26,6 @@ from pygls.exceptions import (
     JsonRpcInvalidRequest,
     JsonRpcServerNotInitialized,
 )
-from pygls.io_ import StdoutWriter, run_async
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
@@ -40,8 +36,6 @@ if TYPE_CHECKING:
     from .server import ByteBuddyServer
 
 T = TypeVar("T")
-# The longest JSON-RPC header line read from stdin (real ones are ~30 bytes).
-MAX_HEADER_LINE = 64 * 1024
 _IGNORED_MESSAGE = SimpleNamespace(jsonrpc="ignored")
 
 
@@ -202,75 +196,3 @@ def _describe(error: BaseException, path: str = "params") -> str:
     if isinstance(error, BaseValidationError):
         return "; ".join(transform_error(error, path=path))
     return str(error) or type(error).__name__
-
-
-def _stdin_is_a_separate_pipe() -> bool:
-    """Whether stdin is a pipe or socket of its own, so it can be made non-blocking
-    without also making stdout non-blocking (a terminal or one socket used for both
-    would share that flag)."""
-    try:
-        stdin, stdout = os.fstat(0), os.fstat(1)
-    except OSError:
-        return False
-    if not (stat.S_ISFIFO(stdin.st_mode) or stat.S_ISSOCK(stdin.st_mode)):
-        return False
-    return (stdin.st_dev, stdin.st_ino) != (stdout.st_dev, stdout.st_ino)
-
-
-def serve_stdio(server: ByteBuddyServer) -> bool:
-    """Serve LSP on stdin/stdout with stdin read by the event loop itself.
-
-    pygls reads stdin through a thread pool, one hand-off per header line and per body:
-    about 60 context switches per completion request against 4 this way, which on a
-    busy machine was the largest part of the server's overhead. Returns False (nothing
-    started) when stdin is not a pipe or socket of its own; the caller then uses
-    pygls' reader.
-    """
-    if not _stdin_is_a_separate_pipe():
-        return False
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=MAX_HEADER_LINE, loop=loop)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), sys.stdin.buffer
-        )
-        await run_async(
-            stop_event=server._stop_event,  # type: ignore[arg-type]
-            reader=_EofTolerantReader(reader),
-            protocol=server.protocol,
-            logger=logger,
-            error_handler=server._report_server_error,
-        )
-
-    server._stop_event = threading.Event()
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    try:
-        asyncio.run(serve())
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.shutdown()  # type: ignore[no-untyped-call]
-    return True
-
-
-class _EofTolerantReader:
-    """``asyncio.StreamReader`` as pygls' reader: EOF reads as ``b""`` (pygls' loop then
-    ends), like the blocking reads it was written for; a header line longer than
-    MAX_HEADER_LINE is dropped (read as a line that is no header) instead of ending it."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
-
-    async def readline(self) -> bytes:
-        try:
-            return await self._reader.readline()
-        except ValueError:
-            logger.warning("dropped an over-long header line")
-            return b"(dropped)\r\n"
-
-    async def readexactly(self, n: int) -> bytes:
-        try:
-            return await self._reader.readexactly(n)
-        except asyncio.IncompleteReadError:
-            return b""

@@ -22,7 +22,7 @@ from .documents import DocumentStore
 from .features import register_features
 from .features.status import StatusReporter
 from .log import logger, redact
-from .protocol import ByteBuddyProtocol, serve_stdio
+from .protocol import ByteBuddyProtocol
 
 if TYPE_CHECKING:
     from .config import ConfigState
@@ -215,7 +215,10 @@ class ByteBuddyServer(LanguageServer):
     # -- plumbing ----------------------------------------------------------------
 
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
-        if stdin is None and stdout is None and serve_stdio(self):
+        if stdin is None and stdout is None:
+            from .transport import serve_stdio  # the strict reader, as `bytebuddy-ls serve`
+
+            serve_stdio(self)
             return
         super().start_io(stdin, stdout)
 

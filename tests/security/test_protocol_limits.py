@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +76,36 @@ async def test_too_deep_and_not_json_get_parse_errors(tmp_path: Path) -> None:
         assert second["error"]["code"] == PARSE_ERROR
         connection.send(initialize(5))
         assert "result" in await connection.response(5)
+
+
+def test_stdin_that_is_a_regular_file_is_read_too(tmp_path: Path) -> None:
+    """A pipe is read by the event loop; a file (``bytebuddy-ls < session``) cannot be, and
+    goes through the worker-thread reader with the same framing rules."""
+    session = tmp_path / "session.jsonrpc"
+    session.write_bytes(
+        frame(json.dumps(initialize(1)).encode())
+        + b"X-Padding: "
+        + b"p" * 10_000
+        + b"\r\n\r\n"  # over-long header line: closes
+        + frame(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}).encode())
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("BYTEBUDDY_CONFIG", None)
+    with session.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "bytebuddy_ls"],
+            stdin=stdin,
+            capture_output=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+    answers = []
+    rest = done.stdout
+    while match := re.match(rb"Content-Length: (\d+)\r\n(?:[^\r\n]*\r\n)*?\r\n", rest):
+        end = match.end() + int(match.group(1))
+        answers.append(json.loads(rest[match.end() : end]))
+        rest = rest[end:]
+    assert "capabilities" in next(a for a in answers if a.get("id") == 1)["result"]
+    assert any("too long" in a.get("error", {}).get("message", "") for a in answers)
+    assert not any(a.get("id") == 2 for a in answers), "read past a broken header"
