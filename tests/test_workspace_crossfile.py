@@ -256,3 +256,30 @@ def test_context_for_file_is_the_servers_selection(tmp_path: Path) -> None:
     text = "from a import distance\n\nd = distance("
     pairs = context_for_file(tmp_path / "b.py", text, len(text), root=tmp_path, budget_tokens=300)
     assert pairs and pairs[0][0] == "a.py" and pairs[0][1].startswith("def distance(")
+
+
+def test_the_file_being_completed_is_never_its_own_context(tmp_path: Path) -> None:
+    # The editor opened the workspace through a symlink (macOS /tmp, a linked home); the
+    # file imports its own package ('.' names index.ts). Its disk copy holds the text the
+    # user is replacing: offering it as "another file" would show stale code.
+    real = tmp_path / "real"
+    (real / "pkg").mkdir(parents=True)
+    on_disk = "export function staleOnDisk(a: number): number {\n  return a;\n}\n"
+    (real / "pkg" / "index.ts").write_text(on_disk)
+    (real / "pkg" / "other.ts").write_text("export function helper(x: number) {}\n")
+    (tmp_path / "link").symlink_to(real)
+    root = tmp_path / "link"
+    current = root / "pkg" / "index.ts"
+    text = (
+        "import { staleOnDisk } from '.';\nimport { helper } from './other';\n\n"
+        "export const y = helper(staleOnDisk("
+    )
+    for item in imports(text, "typescript"):
+        assert current.resolve() not in [
+            p.resolve() for p in resolve_import(item, current, root, "typescript")
+        ]
+    document = _doc(current, text, "typescript")
+    context = CrossFileContext(lambda: [document], lambda: root)
+    result = context.gather(document, len(text), 400)
+    assert [s.symbol for s in result.snippets] == ["helper"]
+    assert all("staleOnDisk" not in s.text for s in result.snippets)

@@ -386,10 +386,14 @@ def resolve_import(
             importer.parent / f"{item.target}.rs",
             importer.parent / item.target / "mod.rs",
         ]
+    # The importer itself is never a candidate, however its path is spelt (a symlinked
+    # workspace, "..", a resolved JS path): its disk copy is stale while it is edited.
+    itself = {importer, importer.resolve()}
     seen: list[Path] = []
     for path in candidates:
-        if path not in seen and path != importer and path.is_file():
-            seen.append(path)
+        if path not in seen and path not in itself and path.is_file():
+            if path.resolve() not in itself:
+                seen.append(path)
     return seen
 
 
