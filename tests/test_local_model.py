@@ -361,3 +361,35 @@ async def test_a_cancelled_prompt_leaves_the_kv_cache_usable() -> None:
             assert await client.generate(model, prompt, params) == clean
     finally:
         await client.aclose()
+
+
+@module_loop
+async def test_usage_records_carry_llama_cpps_own_token_counts() -> None:
+    # The call record (usage ledger, budgets, the quality testbed) gets the tokens
+    # llama.cpp evaluated and sampled, not a bytes-per-token estimate.
+    from llama_cpp import Llama
+
+    from bytebuddy_ls.inference.local import model_file
+    from bytebuddy_ls.inference.records import UpstreamCall
+
+    model = ModelConfig(
+        name="local",
+        provider="llamacpp",
+        model="gemma-3-270m",
+        defaultCompletionOptions={"temperature": 0, "maxTokens": 5, "contextLength": 1024},
+    )
+    prompt = "value_1 = 1\nvalue_2 = 2\nvalue_3 = 3\nvalue_4 ="
+    vocabulary = Llama(model_path=str(model_file(model)), vocab_only=True, verbose=False)
+    expected_prompt = len(vocabulary.tokenize(prompt.encode(), add_bos=True, special=True))
+    records: list[UpstreamCall] = []
+    client = InferenceClient()
+    client.add_observer(records.append)
+    try:
+        await client.generate(model, prompt, GenerationParams.for_model(model))
+    finally:
+        await client.aclose()
+    [record] = records
+    assert record.provider == "llamacpp" and record.outcome == "ok"
+    assert not record.estimated
+    assert record.prompt_tokens == expected_prompt
+    assert record.completion_tokens == 5, record  # maxTokens; no end token this early

@@ -284,6 +284,15 @@ class _Cancelled(Exception):
 
 
 @dataclass
+class TokenCount:
+    """What llama.cpp evaluated and sampled for one request (written by the worker
+    thread): the exact counts for the usage record, no estimate needed."""
+
+    prompt: int | None = None
+    completion: int = 0
+
+
+@dataclass
 class _Job:
     cancel: threading.Event
     emit: Callable[[str, object], None]
@@ -473,11 +482,16 @@ class LocalInference:
         params: GenerationParams,
         *,
         on_wait: WaitCallback | None = None,
+        counts: TokenCount | None = None,
     ) -> AsyncGenerator[str, None]:
+        count = counts or TokenCount()
+
         def pieces(llm: Llama, cancel: threading.Event) -> Iterator[str]:
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            count.prompt = len(tokens)
             max_tokens = _room(model, len(tokens), params, llm.n_ctx())
-            yield from _completion_text(llm, tokens, cancel, _sampling(params, max_tokens, ()))
+            sampling = _sampling(params, max_tokens, ())
+            yield from _completion_text(llm, tokens, cancel, sampling, count)
 
         return self._stream(model, pieces, on_wait)
 
@@ -488,7 +502,9 @@ class LocalInference:
         params: GenerationParams,
         *,
         on_wait: WaitCallback | None = None,
+        counts: TokenCount | None = None,
     ) -> AsyncGenerator[str, None]:
+        count = counts or TokenCount()
         wire = [{"role": m.role, "content": m.content} for m in messages]
 
         def pieces(llm: Llama, cancel: threading.Event) -> Iterator[str]:
@@ -501,9 +517,10 @@ class LocalInference:
                 # plain question/answer transcript.
                 prompt = _transcript(wire)
                 tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+                count.prompt = len(tokens)
                 max_tokens = _room(model, len(tokens), params, llm.n_ctx())
                 sampling = _sampling(params, max_tokens, (*_CHAT_STOPS, _TRANSCRIPT_STOP))
-                yield from _completion_text(llm, tokens, cancel, sampling)
+                yield from _completion_text(llm, tokens, cancel, sampling, count)
                 return
             eos = _token_text(llm, llm.token_eos())
             formatted = Jinja2ChatFormatter(
@@ -511,9 +528,11 @@ class LocalInference:
             )(messages=wire)  # type: ignore[arg-type]
             # The template writes the BOS token itself.
             tokens = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
+            count.prompt = len(tokens)
             max_tokens = _room(model, len(tokens), params, llm.n_ctx())
             stops = tuple(s for s in (eos, *_CHAT_STOPS) if s)
-            yield from _completion_text(llm, tokens, cancel, _sampling(params, max_tokens, stops))
+            sampling = _sampling(params, max_tokens, stops)
+            yield from _completion_text(llm, tokens, cancel, sampling, count)
 
         return self._stream(model, pieces, on_wait)
 
@@ -579,15 +598,26 @@ def _sampling(
 
 
 def _completion_text(
-    llm: Llama, tokens: list[int], cancel: threading.Event, sampling: dict[str, Any]
+    llm: Llama,
+    tokens: list[int],
+    cancel: threading.Event,
+    sampling: dict[str, Any],
+    count: TokenCount,
 ) -> Iterator[str]:
-    """Stream a completion of already tokenized input; stops once ``cancel`` is set."""
+    """Stream a completion of already tokenized input; stops once ``cancel`` is set.
+    ``count.completion`` is the number of sampled tokens: llama-cpp-python's stream
+    reports no usage, but it asks the stopping criteria after each sample with the
+    evaluated tokens (the prompt and every sample but the newest)."""
     from llama_cpp import StoppingCriteriaList
+
+    def stop(ids: Any, _logits: Any) -> bool:
+        count.completion = max(count.completion, len(ids) - len(tokens) + 1)
+        return cancel.is_set()
 
     chunks = llm.create_completion(
         tokens,
         stream=True,
-        stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: cancel.is_set()]),
+        stopping_criteria=StoppingCriteriaList([stop]),
         **sampling,
     )
     for chunk in chunks:

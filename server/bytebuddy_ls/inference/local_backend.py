@@ -9,9 +9,9 @@ from collections.abc import AsyncGenerator
 from ..config.schema import ModelConfig
 from .backend import Emit, Request
 from .errors import BadRequestError
-from .local import LocalInference
+from .local import LocalInference, TokenCount
 from .metering import Meter
-from .types import ServerLimits, StreamPiece
+from .types import ServerLimits, StreamPiece, Usage
 
 
 class LocalBackend:
@@ -34,13 +34,14 @@ class LocalBackend:
             raise BadRequestError(
                 model.unusable, model=model.name, model_id=model.model, user_message=model.unusable
             )
+        counts = TokenCount()
         if isinstance(request.payload, str):
             stream = self.inference.stream_generate(
-                model, request.payload, request.params, on_wait=request.on_wait
+                model, request.payload, request.params, on_wait=request.on_wait, counts=counts
             )
         else:
             stream = self.inference.stream_chat(
-                model, request.payload, request.params, on_wait=request.on_wait
+                model, request.payload, request.params, on_wait=request.on_wait, counts=counts
             )
         meter = Meter(
             emit,
@@ -63,5 +64,7 @@ class LocalBackend:
             failure = exc
             raise
         finally:
+            if counts.prompt is not None:  # llama.cpp's own counts: not estimates
+                meter.piece(StreamPiece(usage=Usage(counts.prompt, counts.completion)))
             meter.finish(failure)
         yield StreamPiece(done=True)
