@@ -69,8 +69,8 @@ bench: install
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 # Completion quality on real code (bench/quality.py): holes from the Python standard
-# library, lodash, rxjs and C headers, filled by every installed bundled model, prompt
-# without and with fill-in-the-middle, side by side. Slow on a CPU (seconds to a minute
+# library, lodash, rxjs and C headers, filled by every installed bundled model: prefix-only,
+# fill-in-the-middle, FIM with workspace context, side by side. Slow on a CPU (seconds to a minute
 # a hole, mostly prompt evaluation): not part of `make test`, whose 20-hole smoke run
 # is tests/test_quality_smoke.py. Another model: make quality QUALITY_ARGS='--config F'.
 QUALITY_ARGS ?= --limit 400 --local all --modes fim,prefix,fim+context

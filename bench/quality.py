@@ -20,12 +20,22 @@ inserted where the server says (its range) and scored:
   grammars for the others; files that do not parse as shipped are never used);
 - ``suffix_duplication``: the suggestion ends with the line that follows the cursor;
 - ``bracket_balance``: the suggestion opens/closes brackets like the removed text did;
-- ``empty``: no suggestion; latency per request (client side) and estimated tokens.
+- ``empty``: no suggestion; latency per request (client side);
+- tokens: the prompt and completion tokens of the hole's upstream call, from the
+  server's usage records (``bytebuddy/usage`` before and after each hole; llama.cpp and
+  servers that report usage give exact counts). Where the server recorded nothing the
+  completion is the testbed's estimate; ``tokens_source`` says which.
 
 Prompt modes (``--modes``): ``default`` (what the server sends), ``prefix`` (a template
 that sends only the text before the cursor), ``fim`` (the model family's fill-in-the-
-middle tokens; n/a for models without them) and ``fim+context`` (FIM plus workspace
-context; reported as not run while the server has no workspace context).
+middle tokens; n/a for models without them) and ``fim+context``. The first three run
+with workspace context off, so they compare prompt building alone. ``fim+context`` opens
+each hole's file at its real path, in a server whose workspace folder is the rest of its
+corpus (the standard library, lodash, rxjs, the C include directory), as an editor
+would: the server's context engine adds what it finds in the other files (definitions
+from the imported files) to the FIM prompt. Timing starts once the workspace index is
+built. The file on disk still holds the removed text; the server never offers a file
+as its own context (``tests/test_workspace_crossfile.py``).
 
     python bench/quality.py [--limit N] [--config PATH] [--json] [--local all|NAME,...]
         [--modes default|prefix,fim,fim+context] [--languages python,...] [--seed S]
@@ -51,13 +61,15 @@ import sysconfig
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from lsprotocol import types
+from pytest_lsp import client_capabilities
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,6 +84,11 @@ LANGUAGES = ("python", "javascript", "typescript", "c")
 MODES = ("default", "prefix", "fim", "fim+context")
 NPM_PACKAGES = ("lodash@4.17.21", "rxjs@7.8.2")
 PREFIX_ONLY_TEMPLATE = "{{{prefix}}}"
+# Where a hole's token figures come from (``tokens_source``).
+SERVER_REPORTED = "server"  # the model server's (or llama.cpp's) own counts, recorded
+SERVER_ESTIMATE = "server estimate"  # recorded by the server, which had to estimate
+TESTBED_ESTIMATE = "testbed estimate"  # the server recorded no call: estimated here
+INDEX_TIMEOUT_S = 900.0
 REQUEST_TIMEOUT_S = 900.0
 MAX_FILE_BYTES = 150_000
 MAX_BLOCK_LINES = 10
@@ -121,6 +138,10 @@ class Corpus:
     base: Path
     display_root: str  # the file's path as the editor would show it, under this
     files: tuple[Path, ...]
+    # fim+context: the workspace folder around the holes and what its index leaves out
+    # (what a checkout of that project would not hold or would .gitignore).
+    workspace: Path | None = None
+    exclude: tuple[str, ...] = ()
 
 
 def corpora(languages: Iterable[str]) -> dict[str, Corpus]:
@@ -137,18 +158,22 @@ def corpora(languages: Iterable[str]) -> dict[str, Corpus]:
                 for p in stdlib.rglob("*.py")
                 if not skip_dirs.intersection(p.relative_to(stdlib).parts[:-1])
             ]
-            found[language] = Corpus(language, stdlib, "Lib", _usable(files))
+            # Installed third-party packages are no part of the standard library.
+            found[language] = Corpus(
+                language, stdlib, "Lib", _usable(files), stdlib, ("site-packages/",)
+            )
         elif language == "javascript":
             base = npm / "lodash"
             files = [p for p in base.glob("*.js") if not p.name.endswith(".min.js")]
-            found[language] = Corpus(language, base, "lodash", _usable(files))
+            found[language] = Corpus(language, base, "lodash", _usable(files), base)
         elif language == "typescript":
             base = npm / "rxjs"
             files = [p for p in (base / "src").rglob("*.ts") if not p.name.endswith(".d.ts")]
-            found[language] = Corpus(language, base, "rxjs", _usable(files))
+            # dist/ is build output (ignored in the rxjs repository).
+            found[language] = Corpus(language, base, "rxjs", _usable(files), base, ("dist/",))
         elif language == "c":
             files = list(include.rglob("*.h"))
-            found[language] = Corpus(language, include, "Include", _usable(files))
+            found[language] = Corpus(language, include, "Include", _usable(files), include)
         else:
             raise SystemExit(f"unknown language '{language}' (choose from {', '.join(LANGUAGES)})")
     return {k: v for k, v in found.items() if v.files}
@@ -222,6 +247,7 @@ class Hole:
     text: str  # the document with the hole cut out
     offset: int  # where the hole was (code points)
     expected: str
+    source: str = ""  # the file on disk it was cut from (fim+context opens it there)
 
 
 _COMMENT_STARTS = ("#", "//", "/*", "*", "'''", '"""')
@@ -327,7 +353,7 @@ def draw_holes(corpus: Corpus, count: int, seed: int, first_kind: int = 0) -> li
         kind = KINDS[(first_kind + len(holes)) % len(KINDS)]
         hole = cut_hole(corpus.language, kind, display, text, rng)
         if hole is not None:
-            holes.append(hole)
+            holes.append(replace(hole, source=str(file)))
     return holes
 
 
@@ -381,6 +407,16 @@ class Outcome:
     filled: str  # the document after inserting the suggestion where the server said
     latency_ms: float
     error: str | None = None
+    # From the server's usage records for this hole (None: it recorded no call).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_source: str = TESTBED_ESTIMATE
+
+    @property
+    def completion_tokens_or_estimate(self) -> int:
+        if self.completion_tokens is not None:
+            return self.completion_tokens
+        return estimate_tokens(self.suggestion)
 
 
 def score(outcome: Outcome) -> dict[str, float]:
@@ -423,10 +459,16 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         "p95": round(percentile(latencies, 0.95), 1),
         "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
     }
-    summary["completion_tokens_est"] = (
-        round(statistics.fmean(estimate_tokens(o.suggestion) for o in outcomes), 1)
+    prompts = [o.prompt_tokens for o in outcomes if o.prompt_tokens is not None]
+    summary["prompt_tokens"] = round(statistics.fmean(prompts), 1) if prompts else None
+    summary["completion_tokens"] = (
+        round(statistics.fmean(o.completion_tokens_or_estimate for o in outcomes), 1)
         if outcomes
         else 0.0
+    )
+    sources = sorted({o.tokens_source for o in outcomes})
+    summary["tokens_source"] = sources[0] if len(sources) == 1 else "mixed: " + ", ".join(
+        sources
     )
     summary["errors"] = sum(1 for o in outcomes if o.error is not None)
     return summary
@@ -508,12 +550,10 @@ def mode_entry(
     if mode == "prefix":
         templates["autocomplete"] = PREFIX_ONLY_TEMPLATE
         return {**entry, "promptTemplates": templates}
-    if mode == "fim":
-        if not fim_capable:
-            kind = "chat model" if is_chat_model(model_id) else "no FIM tokens"
-            return f"n/a ({kind})"
-        return entry
-    return "not run (the testbed does not set up workspace context yet)"
+    if not fim_capable:  # fim and fim+context
+        kind = "chat model" if is_chat_model(model_id) else "no FIM tokens"
+        return f"n/a ({kind})"
+    return entry
 
 
 # ----- running -----------------------------------------------------------------------
@@ -544,6 +584,9 @@ def offset_of(text: str, position: types.Position) -> int:
 
 
 async def complete(session: Session, uri: str, hole: Hole, timeout: float) -> Outcome:
+    """Open the hole's document, ask for an inline completion at the hole, close it; the
+    tokens of the upstream call come from the server's usage records."""
+    before = await usage_totals(session)
     session.open(uri, hole.text, language=hole.language)
     started = time.perf_counter()
     try:
@@ -566,17 +609,86 @@ async def complete(session: Session, uri: str, hole: Hole, timeout: float) -> Ou
     session.client.text_document_did_close(
         types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
+    outcome = Outcome(hole, "", hole.text, latency, error)
     items = getattr(result, "items", None) or (result if isinstance(result, list) else [])
-    if not items:
-        return Outcome(hole, "", hole.text, latency, error)
-    item = items[0]
-    text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
-    start, end = hole.offset, hole.offset
-    if item.range is not None:
-        start = offset_of(hole.text, item.range.start)
-        end = offset_of(hole.text, item.range.end)
-    filled = hole.text[:start] + text + hole.text[end:]
-    return Outcome(hole, text, filled, latency, error)
+    if items:
+        item = items[0]
+        text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+        start, end = hole.offset, hole.offset
+        if item.range is not None:
+            start = offset_of(hole.text, item.range.start)
+            end = offset_of(hole.text, item.range.end)
+        outcome.suggestion = text
+        outcome.filled = hole.text[:start] + text + hole.text[end:]
+    after = await usage_totals(session)
+    if after is not None and before is not None and after["requests"] > before["requests"]:
+        outcome.prompt_tokens = after["prompt_tokens"] - before["prompt_tokens"]
+        outcome.completion_tokens = after["completion_tokens"] - before["completion_tokens"]
+        outcome.tokens_source = SERVER_ESTIMATE if after["estimated"] else SERVER_REPORTED
+    return outcome
+
+
+async def usage_totals(session: Session) -> dict[str, Any] | None:
+    """The server's usage totals (``bytebuddy/usage``): requests, prompt and completion
+    tokens, whether any count was estimated. None when the server cannot say."""
+    try:
+        answer = await asyncio.wait_for(
+            session.client.protocol.send_request_async(
+                "bytebuddy/usage", {"since": "1d", "by": "model"}
+            ),
+            30,
+        )
+    except Exception:
+        return None
+    total = getattr(answer, "total", None) or (answer or {}).get("total")
+    if total is None:
+        return None
+    get = total.get if isinstance(total, dict) else lambda key: getattr(total, key)
+    return {key: get(key) for key in ("requests", "prompt_tokens", "completion_tokens",
+                                      "estimated")}
+
+
+async def wait_for_index(session: Session, probe_uri: str, timeout: float) -> dict[str, Any]:
+    """Wait until the server's workspace index is built, and return its status. The
+    signal is the index state in the context inspector's answer (``bytebuddy/context``):
+    work-done progress is only sent for a build that lasts a moment, and the answer
+    works with every client."""
+    session.open(probe_uri, "index\n", language="plaintext")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            answer = await session.client.protocol.send_request_async(
+                "bytebuddy/context",
+                {
+                    "textDocument": {"uri": probe_uri},
+                    "position": {"line": 0, "character": 0},
+                    "role": "chat",
+                    "query": "index",
+                },
+            )
+            index = _plain(answer).get("index") or {}
+            if index.get("state") in ("ready", "off"):
+                return dict(index)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workspace index not built after {timeout:.0f} s: {index}")
+            await asyncio.sleep(0.5)
+    finally:
+        session.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=probe_uri)
+            )
+        )
+
+
+def _plain(value: Any) -> Any:
+    """pygls hands unknown-method answers over as namedtuple-like objects."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def run_figures(
@@ -597,6 +709,9 @@ def run_figures(
             **{k: v for k, v in score(o).items() if k in ("exact_match", "syntax_valid")},
             "edit_similarity": round(edit_similarity(o.suggestion, o.hole.expected), 3),
             "latency_ms": round(o.latency_ms, 1),
+            "prompt_tokens": o.prompt_tokens,
+            "completion_tokens": o.completion_tokens_or_estimate,
+            "tokens_source": o.tokens_source,
         }
         for o in outcomes
     ]
@@ -615,36 +730,112 @@ async def run_one(
     holes: list[Hole],
     progress: bool,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    sources: dict[str, Corpus] | None = None,
 ) -> dict[str, Any]:
-    config = {**target.config, "models": [entry]}
-    cache = user_cache_dir()
+    """One model in one prompt mode over ``holes``. ``fim+context``: one server per
+    language, its workspace folder the language's corpus; the others: one server whose
+    workspace holds nothing but its config, with workspace context off."""
+    outcomes: list[Outcome] = []
+    warmups: list[float] = []
+    workspaces: dict[str, Any] = {}
+
+    def done(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if checkpoint is not None:
+            checkpoint(run_figures(target, mode, entry, outcomes))
+        if progress and len(outcomes) % 10 == 0:
+            print(f"  {target.label} [{mode}] {len(outcomes)}/{len(holes)}", file=sys.stderr,
+                  flush=True)
+
+    if mode != "fim+context":
+        async with model_server(target, entry, {"enabled": False}) as (session, workdir):
+            warmups.append(await warm_up(session, workdir))
+            for hole in holes:
+                done(await complete(session, (workdir / hole.path).as_uri(), hole,
+                                    REQUEST_TIMEOUT_S))
+    else:
+        for language in dict.fromkeys(h.language for h in holes):
+            corpus = (sources or {}).get(language)
+            if corpus is None or corpus.workspace is None:
+                raise SystemExit(f"fim+context: no workspace for {language}")
+            mine = [h for h in holes if h.language == language]
+            workspaces[language] = await run_in_workspace(
+                target, entry, corpus, mine, warmups, done, progress
+            )
+    run = run_figures(target, mode, entry, outcomes)
+    run["warmup_ms"] = round(max(warmups), 1) if warmups else None
+    run["context"] = "workspace" if mode == "fim+context" else "off"
+    if workspaces:
+        run["context_root"] = workspaces
+    return run
+
+
+async def run_in_workspace(
+    target: Target,
+    entry: dict[str, Any],
+    corpus: Corpus,
+    holes: list[Hole],
+    warmups: list[float],
+    done: Callable[[Outcome], None],
+    progress: bool,
+) -> dict[str, Any]:
+    """fim+context for one language: a server whose workspace folder is the corpus, the
+    holes opened at their real paths once the index is built. Returns the workspace."""
+    assert corpus.workspace is not None
+    root = corpus.workspace
+    context = {"enabled": True, "index": True, "embeddings": "off", "exclude": list(corpus.exclude)}
+    async with model_server(target, entry, context, root) as (session, workdir):
+        warmups.append(await warm_up(session, workdir))
+        started = time.perf_counter()
+        probe = (root / ".bytebuddy-testbed-probe").as_uri()  # never written to disk
+        index = await wait_for_index(session, probe, INDEX_TIMEOUT_S)
+        workspace = {
+            "root": str(root),
+            "exclude": list(corpus.exclude),
+            "index": {k: index.get(k) for k in ("state", "files", "chunks", "skipped", "seconds")},
+            "waited_s": round(time.perf_counter() - started, 1),
+        }
+        if progress:
+            print(f"  workspace {root}: {index.get('files')} files indexed", file=sys.stderr,
+                  flush=True)
+        for hole in holes:
+            done(await complete(session, Path(hole.source).as_uri(), hole, REQUEST_TIMEOUT_S))
+    return workspace
+
+
+@asynccontextmanager
+async def model_server(
+    target: Target, entry: dict[str, Any], context: dict[str, Any], root: Path | None = None
+) -> AsyncIterator[tuple[Session, Path]]:
+    """A ``bytebuddy-ls`` serving ``entry`` alone, with this ``context`` config, its
+    workspace folder ``root`` (default: a temporary directory holding the config)."""
+    config = {**target.config, "models": [entry], "context": context}
     with tempfile.TemporaryDirectory(prefix="bytebuddy-quality-") as tmp:
         workdir = Path(tmp)
         config_path = workdir / "config.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        env = {"BYTEBUDDY_CACHE_DIR": str(cache), "BYTEBUDDY_EMBEDDED_MODEL": "off"}
+        env = {"BYTEBUDDY_CACHE_DIR": str(user_cache_dir()), "BYTEBUDDY_EMBEDDED_MODEL": "off"}
         env.update({k: os.environ[k] for k in ("HF_TOKEN", "HF_API_KEY") if os.environ.get(k)})
+        # VS Code's capabilities, less the file watcher: the corpus does not change
+        # during a run, and the test client would refuse the registration.
+        capabilities = client_capabilities("visual-studio-code")
+        if capabilities.workspace and capabilities.workspace.did_change_watched_files:
+            capabilities.workspace.did_change_watched_files.dynamic_registration = False
         async with running_server(
-            cwd=workdir, args=["--config", str(config_path), "--log-level", "error"], env=env
+            cwd=workdir,
+            root=root,
+            args=["--config", str(config_path), "--log-level", "error"],
+            env=env,
+            capabilities=capabilities,
         ) as session:
-            # The first request pays for loading the model: not a figure of the testbed.
-            warm = Hole("python", "warmup", "warmup.py", 1, "def add(a, b):\n    \n", 19, "")
-            warmup = await complete(session, (workdir / "warmup.py").as_uri(), warm, 900)
-            outcomes: list[Outcome] = []
-            for index, hole in enumerate(holes):
-                uri = (workdir / hole.path).as_uri()
-                outcomes.append(await complete(session, uri, hole, REQUEST_TIMEOUT_S))
-                if checkpoint is not None:
-                    checkpoint(run_figures(target, mode, entry, outcomes))
-                if progress and (index + 1) % 10 == 0:
-                    print(
-                        f"  {target.label} [{mode}] {index + 1}/{len(holes)}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-    run = run_figures(target, mode, entry, outcomes)
-    run["warmup_ms"] = round(warmup.latency_ms, 1)
-    return run
+            yield session, workdir
+
+
+async def warm_up(session: Session, workdir: Path) -> float:
+    """The first request pays for loading the model: not a figure of the testbed."""
+    warm = Hole("python", "warmup", "warmup.py", 1, "def add(a, b):\n    \n", 19, "")
+    outcome = await complete(session, (workdir / "warmup.py").as_uri(), warm, 900)
+    return outcome.latency_ms
 
 
 # ----- report ------------------------------------------------------------------------
@@ -654,11 +845,18 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
-def markdown(runs: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
+def _tokens(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def markdown(
+    runs: list[dict[str, Any]], skipped: list[dict[str, str]], router_run: bool = True
+) -> str:
     lines = [
         "| model | mode | holes | exact % | edit sim % | first line % | syntax ok % | "
-        "suffix dup % | brackets ok % | empty % | p50 ms | p95 ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "suffix dup % | brackets ok % | empty % | p50 ms | p95 ms | prompt tok | "
+        "completion tok | tokens from |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
         lines.append(
@@ -666,7 +864,9 @@ def markdown(runs: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
             f"{_pct(run['edit_similarity'])} | {_pct(run['first_line_match'])} | "
             f"{_pct(run['syntax_valid'])} | {_pct(run['suffix_duplication'])} | "
             f"{_pct(run['bracket_balance'])} | {_pct(run['empty'])} | "
-            f"{run['latency_ms']['p50']:.0f} | {run['latency_ms']['p95']:.0f} |"
+            f"{run['latency_ms']['p50']:.0f} | {run['latency_ms']['p95']:.0f} | "
+            f"{_tokens(run['prompt_tokens'])} | {_tokens(run['completion_tokens'])} | "
+            f"{run['tokens_source']} |"
         )
     models = list(dict.fromkeys([r["model"] for r in runs] + [s["model"] for s in skipped]))
     modes = [m for m in ("prefix", "fim", "fim+context") if any(
@@ -687,6 +887,12 @@ def markdown(runs: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
                 else:
                     cells.append(skip["reason"] if skip else "not run")
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    if not router_run:
+        lines += [
+            "",
+            "Router model configuration: not run (needs an HF token and the network: "
+            "make quality QUALITY_ARGS='--config examples/config.yaml').",
+        ]
     return "\n".join(lines)
 
 
@@ -768,7 +974,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
                     args.out.write_text(json.dumps(partial, indent=2) + "\n", encoding="utf-8")
 
             runs.append(
-                await run_one(target, mode, entry, holes, not args.json, checkpoint)
+                await run_one(target, mode, entry, holes, not args.json, checkpoint, sources)
             )
 
     report = make_report(args, holes, sources, runs, skipped)
@@ -804,8 +1010,9 @@ def make_report(
         "kinds": {kind: sum(1 for h in holes if h.kind == kind) for kind in KINDS},
         "runs": runs,
         "skipped": skipped,
+        "router_run": args.config is not None,
         "machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2)},
-        "table": markdown(runs, skipped),
+        "table": markdown(runs, skipped, router_run=args.config is not None),
     }
 
 

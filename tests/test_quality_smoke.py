@@ -92,6 +92,86 @@ async def test_a_perfect_model_scores_perfectly(hf_server: HFTestServer, tmp_pat
     assert run["suffix_duplication"] == 0.0 and run["bracket_balance"] == 1.0
     assert {"prefix", "fim", "fim+context"}.isdisjoint({run["mode"]})
     assert "| oracle | default | 20 |" in report["table"]
+    # Tokens from the server's usage records, one upstream call per hole.
+    assert run["tokens_source"] in (testbed.SERVER_REPORTED, testbed.SERVER_ESTIMATE)
+    assert all(h["prompt_tokens"] and h["prompt_tokens"] > 0 for h in run["per_hole"])
+    assert run["prompt_tokens"] > run["completion_tokens"] > 0
+    assert "Router model configuration: not run" not in report["table"]  # it ran one
+    # No workspace context in the other modes: no snippet of another file was sent.
+    prompts = sent_prompts(hf_server)
+    assert len(prompts) == 21 and not any("<file_sep>" in p for p in prompts)
+
+
+def sent_prompts(hf_server: HFTestServer) -> list[str]:
+    """The raw prompts the server sent upstream, in order."""
+    return [
+        r.json["inputs"]
+        for r in hf_server.requests
+        if isinstance(r.json, dict) and isinstance(r.json.get("inputs"), str)
+    ]
+
+
+def oracle_config(hf_server: HFTestServer, tmp_path: Path) -> Path:
+    config: dict[str, Any] = {
+        "models": [
+            {
+                "name": "oracle",
+                "provider": "huggingface-tgi",
+                "model": "bigcode/starcoder2-3b",
+                "apiBase": hf_server.url,
+                "apiKey": "test-key",
+                "roles": ["autocomplete"],
+                "defaultCompletionOptions": {"maxTokens": 512},
+            }
+        ]
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+async def test_fim_with_context_sends_other_files_of_the_workspace(
+    hf_server: HFTestServer, tmp_path: Path
+) -> None:
+    # Each hole's file is opened at its real path in the standard library, which is the
+    # workspace folder: the FIM prompt carries definitions from the files it imports
+    # (StarCoder2's <file_sep> format), and never the file's own text from the disk.
+    corpus = testbed.corpora(["python"])["python"]
+    holes = testbed.draw_holes(corpus, 6, 17)
+    hf_server.script(reply="pass", times=1)
+    for hole in holes:
+        hf_server.script(reply=hole.expected, times=1)
+    report = await testbed.main(
+        ["--limit", "6", "--languages", "python", "--modes", "fim+context",
+         "--config", str(oracle_config(hf_server, tmp_path)), "--json"]
+    )
+    [run] = report["runs"]
+    assert run["mode"] == "fim+context" and run["context"] == "workspace"
+    assert run["errors"] == 0 and run["exact_match"] == 1.0
+    workspace = run["context_root"]["python"]
+    assert workspace["root"] == str(corpus.workspace) and workspace["index"]["state"] == "ready"
+    assert workspace["index"]["files"] > 1000 and workspace["index"]["skipped"]["overLimit"] == 0
+    prompts = sent_prompts(hf_server)
+    assert len(prompts) == 1 + len(holes)
+    with_context = 0
+    for hole, prompt in zip(holes, prompts[1:], strict=True):
+        own = Path(hole.source).relative_to(corpus.workspace).as_posix()
+        if "<file_sep>" not in prompt:  # nothing relevant found for this hole
+            continue
+        *others, current = prompt.split("<file_sep>")[1:]
+        assert current.startswith(f"<fim_prefix>{own}\n"), current[:80]
+        for section in others:
+            path, _, text = section.partition("\n")
+            assert path != own
+            on_disk = (corpus.workspace / path).read_text(encoding="utf-8")
+            # A snippet of that other file (definitions are shown with bodies elided).
+            shown = [line.strip() for line in text.split("\n") if line.strip() != "..."]
+            file_lines = {line.strip() for line in on_disk.split("\n")}
+            assert any(shown) and set(shown) <= file_lines, (path, text)
+            if hole.expected.strip() in text:  # only where that other file has it too
+                assert hole.expected.strip() in on_disk
+            with_context += 1
+    assert with_context >= 3, prompts
 
 
 @pytest.mark.parametrize("mode", ["fim", "fim+context"])
