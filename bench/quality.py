@@ -28,14 +28,15 @@ inserted where the server says (its range) and scored:
 
 Prompt modes (``--modes``): ``default`` (what the server sends), ``prefix`` (a template
 that sends only the text before the cursor), ``fim`` (the model family's fill-in-the-
-middle tokens; n/a for models without them) and ``fim+context``. The first three run
-with workspace context off, so they compare prompt building alone. ``fim+context`` opens
-each hole's file at its real path, in a server whose workspace folder is the rest of its
+middle tokens; n/a for models without them) and ``fim+context``. Every mode opens each
+hole's file at its real path, in a server whose workspace folder is the rest of its
 corpus (the standard library, lodash, rxjs, the C include directory), as an editor
-would: the server's context engine adds what it finds in the other files (definitions
-from the imported files) to the FIM prompt. Timing starts once the workspace index is
-built. The file on disk still holds the removed text; the server never offers a file
-as its own context (``tests/test_workspace_crossfile.py``).
+would, so the model sees the same file names in every mode. The first three run with
+workspace context off, so they compare prompt building alone; in ``fim+context`` the
+server's context engine adds what it finds in the other files (definitions from the
+imported files) to the FIM prompt, timed once the workspace index is built. The file
+on disk still holds the removed text; the server never offers a file as its own context
+(``tests/test_workspace_crossfile.py``).
 
     python bench/quality.py [--limit N] [--config PATH] [--json] [--local all|NAME,...]
         [--modes default|prefix,fim,fim+context] [--languages python,...] [--seed S]
@@ -732,12 +733,14 @@ async def run_one(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     sources: dict[str, Corpus] | None = None,
 ) -> dict[str, Any]:
-    """One model in one prompt mode over ``holes``. ``fim+context``: one server per
-    language, its workspace folder the language's corpus; the others: one server whose
-    workspace holds nothing but its config, with workspace context off."""
+    """One model in one prompt mode over ``holes``: one server per language, its workspace
+    folder the language's corpus and each hole's file opened at its real path, so every
+    mode shows the model the same file names; only ``fim+context`` turns workspace
+    context on."""
     outcomes: list[Outcome] = []
     warmups: list[float] = []
     workspaces: dict[str, Any] = {}
+    with_context = mode == "fim+context"
 
     def done(outcome: Outcome) -> None:
         outcomes.append(outcome)
@@ -747,24 +750,19 @@ async def run_one(
             print(f"  {target.label} [{mode}] {len(outcomes)}/{len(holes)}", file=sys.stderr,
                   flush=True)
 
-    if mode != "fim+context":
-        async with model_server(target, entry, {"enabled": False}) as (session, workdir):
-            warmups.append(await warm_up(session, workdir))
-            for hole in holes:
-                done(await complete(session, (workdir / hole.path).as_uri(), hole,
-                                    REQUEST_TIMEOUT_S))
-    else:
-        for language in dict.fromkeys(h.language for h in holes):
-            corpus = (sources or {}).get(language)
-            if corpus is None or corpus.workspace is None:
-                raise SystemExit(f"fim+context: no workspace for {language}")
-            mine = [h for h in holes if h.language == language]
-            workspaces[language] = await run_in_workspace(
-                target, entry, corpus, mine, warmups, done, progress
-            )
+    for language in dict.fromkeys(h.language for h in holes):
+        corpus = (sources or {}).get(language)
+        if corpus is None or corpus.workspace is None:
+            raise SystemExit(f"no workspace folder for {language}")
+        mine = [h for h in holes if h.language == language]
+        workspace = await run_in_workspace(
+            target, entry, corpus, mine, warmups, done, progress, with_context
+        )
+        if with_context:
+            workspaces[language] = workspace
     run = run_figures(target, mode, entry, outcomes)
     run["warmup_ms"] = round(max(warmups), 1) if warmups else None
-    run["context"] = "workspace" if mode == "fim+context" else "off"
+    run["context"] = "workspace" if with_context else "off"
     if workspaces:
         run["context_root"] = workspaces
     return run
@@ -778,26 +776,33 @@ async def run_in_workspace(
     warmups: list[float],
     done: Callable[[Outcome], None],
     progress: bool,
+    with_context: bool,
 ) -> dict[str, Any]:
-    """fim+context for one language: a server whose workspace folder is the corpus, the
-    holes opened at their real paths once the index is built. Returns the workspace."""
+    """The holes of one language: a server whose workspace folder is the corpus, the
+    holes opened at their real paths (with context: once the index is built). Returns
+    the workspace."""
     assert corpus.workspace is not None
     root = corpus.workspace
-    context = {"enabled": True, "index": True, "embeddings": "off", "exclude": list(corpus.exclude)}
+    workspace: dict[str, Any] = {"root": str(root)}
+    context: dict[str, Any] = {"enabled": False}
+    if with_context:
+        context = {
+            "enabled": True, "index": True, "embeddings": "off", "exclude": list(corpus.exclude)
+        }
     async with model_server(target, entry, context, root) as (session, workdir):
         warmups.append(await warm_up(session, workdir))
-        started = time.perf_counter()
-        probe = (root / ".bytebuddy-testbed-probe").as_uri()  # never written to disk
-        index = await wait_for_index(session, probe, INDEX_TIMEOUT_S)
-        workspace = {
-            "root": str(root),
-            "exclude": list(corpus.exclude),
-            "index": {k: index.get(k) for k in ("state", "files", "chunks", "skipped", "seconds")},
-            "waited_s": round(time.perf_counter() - started, 1),
-        }
-        if progress:
-            print(f"  workspace {root}: {index.get('files')} files indexed", file=sys.stderr,
-                  flush=True)
+        if with_context:
+            started = time.perf_counter()
+            probe = (root / ".bytebuddy-testbed-probe").as_uri()  # never written to disk
+            index = await wait_for_index(session, probe, INDEX_TIMEOUT_S)
+            workspace.update(
+                exclude=list(corpus.exclude),
+                index={k: index.get(k) for k in ("state", "files", "chunks", "skipped", "seconds")},
+                waited_s=round(time.perf_counter() - started, 1),
+            )
+            if progress:
+                print(f"  workspace {root}: {index.get('files')} files indexed",
+                      file=sys.stderr, flush=True)
         for hole in holes:
             done(await complete(session, Path(hole.source).as_uri(), hole, REQUEST_TIMEOUT_S))
     return workspace
