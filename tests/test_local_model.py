@@ -26,8 +26,9 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from bytebuddy_ls.config import ConfigSourceKind, ModelConfig, find_config
 from bytebuddy_ls.config.discovery import (
     EMBEDDED_ENV,
-    EMBEDDED_MODEL_NAME,
+    bundled_model_entry,
     bundled_model_installed,
+    installed_bundled_models,
 )
 from bytebuddy_ls.inference import GenerationParams, InferenceClient
 from bytebuddy_ls.inference.local import cache_dir
@@ -35,6 +36,13 @@ from bytebuddy_ls.prompting.fim import GENERIC_SPECIAL_TOKENS
 
 from .ai_support import record_partial_results
 from .lsp_harness import Session, running_server
+
+# The embedded default here: Qwen2.5-Coder when the [local-coder] extra is installed too.
+DEFAULT_MODEL = (installed_bundled_models() or ["gemma-3-270m"])[0]
+DEFAULT_NAME = bundled_model_entry(DEFAULT_MODEL)["name"]
+DEFAULT_TITLE = {"gemma-3-270m": "Gemma 3 270M", "qwen2.5-coder-1.5b": "Qwen2.5-Coder-1.5B"}[
+    DEFAULT_MODEL
+]
 
 # Control tokens of Gemma and of the usual model families: none may reach the editor.
 SPECIAL_TOKENS = (
@@ -106,7 +114,7 @@ def test_embedded_default_only_without_config_and_token(
     source = find_config(workspace_root=tmp_path)
     assert source is not None and source.kind is ConfigSourceKind.EMBEDDED
     [model] = source.inline["models"]
-    assert model["provider"] == "llamacpp" and model["model"] == "gemma-3-270m"
+    assert model["provider"] == "llamacpp" and model["model"] == DEFAULT_MODEL
     assert set(model["roles"]) == {"chat", "edit", "apply", "autocomplete"}
     assert find_config(workspace_root=tmp_path, embedded=False) is None
 
@@ -138,8 +146,8 @@ def test_doctor_says_the_bundled_model_is_in_use(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled local model" in result.stdout and "Gemma 3 270M" in result.stdout
-    row = next(line for line in result.stdout.splitlines() if line.startswith(EMBEDDED_MODEL_NAME))
+    assert "bundled local model" in result.stdout and DEFAULT_TITLE in result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.startswith(DEFAULT_NAME))
     assert "llamacpp" in row and "in-process" in row
 
 
@@ -173,12 +181,12 @@ async def test_no_config_no_token_serves_every_role_from_the_bundled_model(
     session, _, _ = embedded
     status = await session.wait_for_status("ready")
     assert "bundled local model" in status["message"]
-    assert "autocomplete → local-gemma-3-270m" in status["message"]
+    assert f"autocomplete → {DEFAULT_NAME}" in status["message"]
     await session.wait_for(lambda: bool(session.client.messages), what="a message")
-    assert "Gemma 3 270M" in session.client.messages[0].message
+    assert DEFAULT_TITLE in session.client.messages[0].message
     rows = await session.client.protocol.send_request_async("bytebuddy/models", {})
     [row] = [r._asdict() if hasattr(r, "_asdict") else r for r in rows]
-    assert row["name"] == EMBEDDED_MODEL_NAME and row["provider"] == "llamacpp"
+    assert row["name"] == DEFAULT_NAME and row["provider"] == "llamacpp"
 
 
 @module_loop

@@ -28,7 +28,7 @@ from .config import (
     is_hf_host,
     resolve_token,
 )
-from .config.discovery import no_config_hint
+from .config.discovery import embedded_model_summary, no_config_hint
 from .config.report import format_role_table, load_for_cli
 from .config.schema import RequestOptions
 from .inference import (
@@ -274,9 +274,9 @@ def run_doctor(config_path: str | None, *, timeout: float = 4.0) -> int:
         return 1
     if loaded.kind is ConfigSourceKind.EMBEDDED:
         out.append(
-            "config: none found, so every role uses the bundled "
-            "local model: Gemma 3 270M, tiny and weak, in-process on the CPU, offline. For "
-            "real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
+            "config: none found, so every role uses the bundled local model: "
+            f"{embedded_model_summary()}; in-process on the CPU, offline. For real work, "
+            "create ~/.bytebuddy/config.yaml with a Hugging Face model."
         )
     else:
         out.append(f"config: {loaded.origin} ({loaded.kind.value}), valid")

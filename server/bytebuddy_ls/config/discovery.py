@@ -124,12 +124,29 @@ def hf_token_available() -> bool:
         return False
 
 
-def embedded_config() -> dict[str, Any]:
-    """The embedded default: every role on the preferred installed bundled model."""
+# What each bundled model is, in the messages that say it is in use.
+_BUNDLED_SUMMARIES = {
+    BUNDLED_LOCAL_MODEL: "Gemma 3 270M, tiny: its suggestions are weak",
+    BUNDLED_CODER_MODEL: "Qwen2.5-Coder-1.5B, small: far weaker than the hosted models",
+}
+
+
+def embedded_model() -> str:
+    """The bundled model the embedded default runs: the one ``$BYTEBUDDY_EMBEDDED_MODEL``
+    names if installed, else the preferred installed one."""
     installed = installed_bundled_models()
     chosen = _embedded_setting()
-    model = chosen if chosen in installed else (installed or [BUNDLED_LOCAL_MODEL])[0]
-    return {"models": [bundled_model_entry(model)]}
+    return chosen if chosen in installed else (installed or [BUNDLED_LOCAL_MODEL])[0]
+
+
+def embedded_model_summary() -> str:
+    """``embedded_model()`` described for a person (name, and how good to expect it)."""
+    return _BUNDLED_SUMMARIES[embedded_model()]
+
+
+def embedded_config() -> dict[str, Any]:
+    """The embedded default: every role on the preferred installed bundled model."""
+    return {"models": [bundled_model_entry(embedded_model())]}
 
 
 def _embedded_setting() -> str:

@@ -18,7 +18,12 @@ from . import (
     models_for_role,
     searched_locations,
 )
-from .discovery import WORKSPACE_CONFIG, embedded_default_applies, no_config_hint
+from .discovery import (
+    WORKSPACE_CONFIG,
+    embedded_default_applies,
+    embedded_model_summary,
+    no_config_hint,
+)
 from .loader import Trust, load_config_text
 from .trust import TrustStore, digest_bytes
 
@@ -54,7 +59,8 @@ def check_config(path: str | None) -> int:
             print(f"  {place}", file=sys.stderr)
         if embedded_default_applies():
             print(
-                "without one, bytebuddy-ls uses the bundled local model (Gemma 3 270M)",
+                "without one, bytebuddy-ls uses the bundled local model "
+                f"({embedded_model_summary()})",
                 file=sys.stderr,
             )
         else:

@@ -32,11 +32,14 @@ def unconfigured_message(server: ByteBuddyServer) -> str:
     )
 
 
-EMBEDDED_MESSAGE = (
-    "bytebuddy-ls found no config (and no Hugging Face token), so every role uses the bundled "
-    "local model (Gemma 3 270M, offline, on the CPU): it is tiny and its suggestions are "
-    "weak. For real work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
-)
+def embedded_message() -> str:
+    from ..config.discovery import embedded_model_summary
+
+    return (
+        "bytebuddy-ls found no config (and no Hugging Face token), so every role uses the "
+        f"bundled local model, offline, on the CPU ({embedded_model_summary()}). For real "
+        "work, create ~/.bytebuddy/config.yaml with a Hugging Face model."
+    )
 
 
 def role_summary(server: ByteBuddyServer) -> str:
@@ -74,7 +77,7 @@ def apply_reload(server: ByteBuddyServer, outcome: ReloadOutcome) -> None:
         server.notify_config_changed()
     embedded = state.loaded.kind is ConfigSourceKind.EMBEDDED
     if embedded:
-        server.status.show_once("embedded", EMBEDDED_MESSAGE, types.MessageType.Info)
+        server.status.show_once("embedded", embedded_message(), types.MessageType.Info)
     _set_loaded_status(server, state.loaded, embedded)
     server.trust.check(state.loaded)
 
