@@ -26,6 +26,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ..log import logger
 from ..lsp_types import CONTEXT_METHOD, ContextParams
+from ..prompting.lines import window_start
 from ..prompting.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -91,12 +92,7 @@ async def inspect_autocomplete(
 def query_near(document: Document, offset: int, lines: int = 6) -> str:
     """The code around a position, as a retrieval query when the user gave none."""
     text = document.text
-    start = offset
-    for _ in range(lines):
-        start = text.rfind("\n", 0, max(start - 1, 0))
-        if start < 0:
-            start = 0
-            break
+    start = window_start(text, offset, lines)
     end = text.find("\n", offset)
     return text[start : end if end >= 0 else len(text)].strip()
 

@@ -391,9 +391,9 @@ def resolve_import(
     itself = {importer, importer.resolve()}
     seen: list[Path] = []
     for path in candidates:
-        if path not in seen and path not in itself and path.is_file():
-            if path.resolve() not in itself:
-                seen.append(path)
+        fresh = path not in seen and path not in itself
+        if fresh and path.is_file() and path.resolve() not in itself:
+            seen.append(path)
     return seen
 
 
