@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote
 
 import httpx
@@ -45,16 +45,7 @@ EndpointState = Literal[
     "failed",
     "scaledToZero",
 ]
-STATES: tuple[EndpointState, ...] = (
-    "pending",
-    "initializing",
-    "updating",
-    "updateFailed",
-    "running",
-    "paused",
-    "failed",
-    "scaledToZero",
-)
+STATES: tuple[EndpointState, ...] = get_args(EndpointState)
 # Starting or changing: the endpoint will be running without anyone acting.
 STARTING_STATES = frozenset({"pending", "initializing", "updating"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
