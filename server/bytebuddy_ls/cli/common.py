@@ -16,8 +16,10 @@ from ..log import setup_logging
 if TYPE_CHECKING:
     from ..config import LoadedConfig
     from ..documents import Document
+    from ..features.autocomplete import Autocomplete
     from ..inference import InferenceClient, WaitEvent
     from ..usage.accounting import Accounting
+    from ..workspace.engine import ContextEngine
 
 
 def load_config(path: str | None) -> LoadedConfig | None:
@@ -92,12 +94,30 @@ def parse_point(point: str) -> tuple[Path, int, int]:
 
 @dataclass(frozen=True)
 class PointInFile:
-    """A ``FILE:LINE:COL`` argument read: the file (symlinks resolved) as a document and
-    the offset of the point (a column past the line's end stops at the end)."""
+    """A ``FILE:LINE:COL`` argument read: the file (symlinks resolved) as a document, the
+    offset of the point (a column past the line's end stops at the end), and the
+    workspace the file belongs to."""
 
     path: Path
     document: Document
     offset: int
+    root: Path
+
+    def autocomplete(
+        self, client: InferenceClient, loaded: LoadedConfig, context: ContextEngine
+    ) -> Autocomplete:
+        """The autocomplete engine for a command at this point: the config's models,
+        no debounce (nobody is typing)."""
+        from ..config import models_for_role
+        from ..features.autocomplete import Autocomplete
+
+        return Autocomplete(
+            client,
+            lambda role: models_for_role(loaded.config, role),
+            debounce_ms=lambda: 0,
+            workspace_root=lambda: str(self.root),
+            context=context,
+        )
 
 
 def read_point(point: str) -> PointInFile | None:
@@ -109,6 +129,7 @@ def read_point(point: str) -> PointInFile | None:
     from lsprotocol import types
 
     from ..documents import Document, language_for_path
+    from ..workspace.paths import workspace_root_of
 
     try:
         path, line, column = parse_point(point)
@@ -125,7 +146,19 @@ def read_point(point: str) -> PointInFile | None:
     document = Document(resolved.as_uri(), text, 0, language)
     offset = document.offset_at(types.Position(line=line - 1, character=0))
     offset = min(offset + column - 1, document.line_end(offset))
-    return PointInFile(resolved, document, offset)
+    return PointInFile(resolved, document, offset, workspace_root_of(resolved))
+
+
+def read_point_and_config(
+    point: str, config_path: str | None
+) -> tuple[PointInFile, LoadedConfig] | None:
+    """``read_point``, then the config (``load_config``); None once either has said on
+    stderr why not."""
+    read = read_point(point)
+    if read is None:
+        return None
+    loaded = load_config(config_path)
+    return None if loaded is None else (read, loaded)
 
 
 def fail(message: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import fail, inference_client, load_config, print_wait, read_point, run_async
+from .common import fail, inference_client, print_wait, read_point_and_config, run_async
 
 NAME = "complete"
 HELP = "print the autocomplete suggestion at a point"
@@ -17,36 +17,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import models_for_role
-    from ..features.autocomplete import Autocomplete, NoAutocompleteModel
+    from ..features.autocomplete import NoAutocompleteModel
     from ..inference import InferenceError
     from ..log import redact
     from ..workspace.engine import ContextEngine, ContextOptions
-    from ..workspace.paths import workspace_root_of
 
-    point = read_point(args.point)
-    if point is None:
+    read = read_point_and_config(args.point, args.config)
+    if read is None:
         return 1
-    loaded = load_config(args.config)
-    if loaded is None:
-        return 1
-    document, offset = point.document, point.offset
-    root = workspace_root_of(point.path)
-    context = ContextEngine(lambda: [document], lambda: root)
+    point, loaded = read
+    document = point.document
+    context = ContextEngine(lambda: [document], lambda: point.root)
     context.configure(ContextOptions.from_config(loaded.config.context))
 
     async def complete() -> int:
         async with inference_client(loaded) as client:
-            engine = Autocomplete(
-                client,
-                lambda role: models_for_role(loaded.config, role),
-                debounce_ms=lambda: 0,
-                workspace_root=lambda: str(root),
-                context=context,
-            )
+            engine = point.autocomplete(client, loaded, context)
             try:
                 suggestion = await engine.request(
-                    document, offset, automatic=False, on_wait=print_wait
+                    document, point.offset, automatic=False, on_wait=print_wait
                 )
             except NoAutocompleteModel:
                 return fail("no model has the 'autocomplete' role in the config")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import inference_client, load_config, read_point, run_async
+from .common import inference_client, read_point_and_config, run_async
 
 NAME = "context"
 HELP = "show what the next prompt at a point would include from other files"
@@ -24,7 +24,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..config import models_for_role
-    from ..features.autocomplete import Autocomplete
     from ..features.context import (
         format_answer,
         inspect_autocomplete,
@@ -32,33 +31,23 @@ def run(args: argparse.Namespace) -> int:
         query_near,
     )
     from ..workspace.engine import ContextEngine, ContextOptions, remote_embedding_allowed
-    from ..workspace.paths import workspace_root_of
 
-    point = read_point(args.point)
-    if point is None:
+    read = read_point_and_config(args.point, args.config)
+    if read is None:
         return 1
-    loaded = load_config(args.config)
-    if loaded is None:
-        return 1
+    point, loaded = read
     document, offset = point.document, point.offset
-    root = workspace_root_of(point.path)
 
     async def inspect() -> int:
         async with inference_client(loaded) as client:
-            engine = ContextEngine(lambda: [document], lambda: root)
+            engine = ContextEngine(lambda: [document], lambda: point.root)
             engine.client = client
             engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
             engine.remote_embedding_allowed = lambda: remote_embedding_allowed(loaded)
             engine.configure(ContextOptions.from_config(loaded.config.context))
             try:
                 if args.role == "autocomplete":
-                    autocomplete = Autocomplete(
-                        client,
-                        lambda role: models_for_role(loaded.config, role),
-                        debounce_ms=lambda: 0,
-                        workspace_root=lambda: str(root),
-                        context=engine,
-                    )
+                    autocomplete = point.autocomplete(client, loaded, engine)
                     answer = await inspect_autocomplete(autocomplete, document, offset)
                 else:
                     if engine.start_index() is not None:
