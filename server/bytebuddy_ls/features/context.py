@@ -18,7 +18,6 @@ built, nothing relevant, budget full).
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -28,6 +27,8 @@ from ..log import logger
 from ..lsp_types import CONTEXT_METHOD, ContextParams
 from ..prompting.lines import window_start
 from ..prompting.tokens import estimate_tokens
+from .progress import create_progress_token
+from .workspace import supports_work_done_progress
 
 if TYPE_CHECKING:
     from ..documents import Document
@@ -123,10 +124,9 @@ class IndexProgress:
         progress = self.server.work_done_progress
         try:
             if status.state == "building" and self.token is None:
-                if not _supports_progress(self.server):
+                if not supports_work_done_progress(self.server):
                     return
-                self.token = f"bytebuddy-index-{uuid.uuid4().hex[:8]}"
-                progress.create(self.token)
+                self.token = create_progress_token(self.server, "index")
                 progress.begin(
                     self.token,
                     types.WorkDoneProgressBegin(
@@ -143,11 +143,6 @@ class IndexProgress:
                 self.token = None
         except Exception:  # progress is a courtesy
             logger.debug("index progress failed", exc_info=True)
-
-
-def _supports_progress(server: ByteBuddyServer) -> bool:
-    window = getattr(server.client_capabilities, "window", None)
-    return bool(getattr(window, "work_done_progress", False))
 
 
 def _options(server: ByteBuddyServer) -> ContextOptions:
