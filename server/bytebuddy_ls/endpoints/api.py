@@ -97,6 +97,7 @@ class EndpointInfo:
         compute = _dict(data.get("compute"))
         scaling = _dict(compute.get("scaling"))
         url = status.get("url")
+        # Field by field, so mypy checks each against its declared type.
         return cls(
             name=data["name"],
             namespace=namespace,
@@ -121,7 +122,8 @@ class EndpointInfo:
         return self.state == "running" and self.url is not None
 
     def to_json(self) -> dict[str, Any]:
-        """The fields editors and ``endpoint status --json`` show (camelCase)."""
+        """The fields editors and ``endpoint status --json`` show (camelCase), spelt out:
+        they are a wire format."""
         out: dict[str, Any] = {
             "name": self.name,
             "namespace": self.namespace,

@@ -483,6 +483,8 @@ class LocalInference:
         finally:
             cancel.set()  # cancelled, closed early or done: the worker stops at once
 
+    # The same operations as ``InferenceClient``'s (the signatures match on purpose),
+    # with ``counts`` for what llama.cpp reports.
     def stream_generate(
         self,
         model: ModelConfig,
