@@ -307,6 +307,13 @@ class HFTestServer:
             await self._runner.cleanup()
             self._runner = None
 
+    async def __aenter__(self) -> HFTestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
     # ----- dispatch ------------------------------------------------------------------
 
     def add_interceptor(self, interceptor: Interceptor) -> None:
@@ -795,12 +802,8 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def hf_server() -> AsyncIterator[HFTestServer]:
-        server = HFTestServer()
-        await server.start()
-        try:
+        async with HFTestServer() as server:
             yield server
-        finally:
-            await server.stop()
 
 
 # ----- standalone ---------------------------------------------------------------------

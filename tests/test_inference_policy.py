@@ -41,12 +41,8 @@ def params_for(_model: Any) -> GenerationParams:
 
 @pytest_asyncio.fixture
 async def second_server() -> AsyncIterator[HFTestServer]:
-    server = HFTestServer()
-    await server.start()
-    try:
+    async with HFTestServer() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 class FakeClock:
