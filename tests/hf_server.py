@@ -211,6 +211,8 @@ class ClientGone(Exception):
 
 
 class HFTestServer:
+    max_body_bytes = 2 * 1024 * 1024  # TGI's payload limit
+
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
     ) -> None:
@@ -290,7 +292,7 @@ class HFTestServer:
     # ----- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=2 * 1024 * 1024)  # TGI's 2 MB payload limit
+        app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # handler_cancellation: a client disconnect cancels the handler, which we record.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
