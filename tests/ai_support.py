@@ -74,17 +74,6 @@ async def ai_session(
         yield session
 
 
-@asynccontextmanager
-async def started_hf_server() -> AsyncIterator[HFTestServer]:
-    """A loopback HF server for a whole test module (the ``hf_server`` fixture is per test)."""
-    server = HFTestServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 @dataclass
 class Env:
     """One language server shared by the tests of a module (starting one costs about a

@@ -211,6 +211,8 @@ class ClientGone(Exception):
 
 
 class HFTestServer:
+    max_body_bytes = 2 * 1024 * 1024  # TGI's payload limit
+
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
     ) -> None:
@@ -290,7 +292,7 @@ class HFTestServer:
     # ----- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=2 * 1024 * 1024)  # TGI's 2 MB payload limit
+        app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # handler_cancellation: a client disconnect cancels the handler, which we record.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -306,6 +308,13 @@ class HFTestServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def __aenter__(self) -> HFTestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
 
     # ----- dispatch ------------------------------------------------------------------
 
@@ -795,12 +804,8 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def hf_server() -> AsyncIterator[HFTestServer]:
-        server = HFTestServer()
-        await server.start()
-        try:
+        async with HFTestServer() as server:
             yield server
-        finally:
-            await server.stop()
 
 
 # ----- standalone ---------------------------------------------------------------------

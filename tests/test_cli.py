@@ -89,3 +89,28 @@ def test_doctor_without_config_explains(tmp_path: Path) -> None:
 def test_version_and_module_entry(tmp_path: Path) -> None:
     result = run("--version", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("bytebuddy-ls ")
+
+
+def test_point_in_a_symlinked_file_takes_the_language_its_name_gives(tmp_path: Path) -> None:
+    """``complete`` and ``context`` read FILE:LINE:COL alike: the language from the name
+    as given (as an editor opening it would), else from the file it resolves to."""
+    from bytebuddy_ls.cli.common import read_point
+
+    target = tmp_path / "tool.py"
+    target.write_text("def f():\n    return 1\n", encoding="utf-8")
+    script = tmp_path / "tool"
+    script.symlink_to(target)
+    as_text = tmp_path / "notes.ts"
+    as_text.symlink_to(target)
+
+    point = read_point(f"{script}:2:5")
+    assert point is not None
+    assert point.document.language_id == "python"
+    assert point.document.uri == target.as_uri()
+    assert point.path == target
+    assert point.offset == len("def f():\n    ")
+
+    renamed = read_point(f"{as_text}:1:99")
+    assert renamed is not None
+    assert renamed.document.language_id == "typescript"
+    assert renamed.offset == len("def f():")

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bytebuddy_ls.config.loader import ConfigSourceKind, Trust, load_config_text
+from bytebuddy_ls.config.schema import ModelConfig
 from bytebuddy_ls.config.trust import Provenance, TrustStore
 from bytebuddy_ls.inference import (
     AuthError,
@@ -41,12 +42,8 @@ def params_for(_model: Any) -> GenerationParams:
 
 @pytest_asyncio.fixture
 async def second_server() -> AsyncIterator[HFTestServer]:
-    server = HFTestServer()
-    await server.start()
-    try:
+    async with HFTestServer() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 class FakeClock:
@@ -96,17 +93,26 @@ async def test_one_isolated_failure_does_not_disable_a_model(
     assert health["state"] == "closed" and health["consecutiveFailures"] == 0
 
 
+async def open_first_breaker(
+    client: InferenceClient, hf_server: HFTestServer, second_server: HFTestServer
+) -> tuple[ModelConfig, ModelConfig]:
+    """A chain of two models whose first (on ``hf_server``, answering 404) has failed
+    until its circuit breaker opened."""
+    hf_server.script(status=404)
+    first = make_model(hf_server.url, name="first")
+    second = make_model(second_server.url, name="second")
+    for _ in range(FAST_POLICY.breaker_threshold):
+        await client.generate_chain([first, second], "x", params_for)
+    return first, second
+
+
 async def test_breaker_opens_after_consecutive_failures_then_probes_after_cooldown(
     hf_server: HFTestServer,
     second_server: HFTestServer,
     clocked: tuple[InferenceClient, FakeClock],
 ) -> None:
     client, clock = clocked
-    hf_server.script(status=404)
-    first = make_model(hf_server.url, name="first")
-    second = make_model(second_server.url, name="second")
-    for _ in range(FAST_POLICY.breaker_threshold):
-        await client.generate_chain([first, second], "x", params_for)
+    first, second = await open_first_breaker(client, hf_server, second_server)
     assert client.model_health("first")["state"] == "open"
     hits = len(hf_server.requests)
     _, served = await client.generate_chain([first, second], "x", params_for)
@@ -127,11 +133,7 @@ async def test_failed_probe_reopens_with_longer_cooldown(
     clocked: tuple[InferenceClient, FakeClock],
 ) -> None:
     client, clock = clocked
-    hf_server.script(status=404)
-    first = make_model(hf_server.url, name="first")
-    second = make_model(second_server.url, name="second")
-    for _ in range(FAST_POLICY.breaker_threshold):
-        await client.generate_chain([first, second], "x", params_for)
+    first, second = await open_first_breaker(client, hf_server, second_server)
     clock.now += FAST_POLICY.breaker_cooldown_s + 1
     hits = len(hf_server.requests)
     await client.generate_chain([first, second], "x", params_for)

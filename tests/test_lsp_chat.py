@@ -18,7 +18,6 @@ from .ai_support import (
     chat_requests,
     file_uri,
     record_partial_results,
-    started_hf_server,
 )
 from .hf_server import HFTestServer
 from .lsp_harness import Session
@@ -40,7 +39,7 @@ SOURCE = "import os\n\n\ndef home():\n    return os.environ['HOME']\n\n\nprint(h
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hf() -> AsyncIterator[HFTestServer]:
-    async with started_hf_server() as server:
+    async with HFTestServer() as server:
         yield server
 
 

@@ -16,7 +16,6 @@ from .ai_support import (
     apply_text_edits,
     chat_requests,
     file_uri,
-    started_hf_server,
     text_edits_for,
     user_text,
     vscode_capabilities,
@@ -56,7 +55,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hf() -> AsyncIterator[HFTestServer]:
-    async with started_hf_server() as server:
+    async with HFTestServer() as server:
         yield server
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,23 @@ def config(hf: HFTestServer, model: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def fim_server(
+    hf: HFTestServer,
+    tmp_path: Path,
+    root: Path,
+    model: str = "bigcode/starcoder2-3b",
+    **init_options: Any,
+) -> AbstractAsyncContextManager[Session]:
+    """The language server on the sample workspace ``root`` with one FIM model (more
+    ``initializationOptions`` as keywords)."""
+    return running_server(
+        cwd=tmp_path,
+        root=root,
+        capabilities=inline_caps(),
+        init_options={"config": config(hf, model), **init_options},
+    )
+
+
 async def inspect(session: Session, uri: str, line: int, character: int, **extra: Any) -> Any:
     params = {
         "textDocument": {"uri": uri},
@@ -87,12 +105,7 @@ async def test_imported_definition_reaches_the_fim_prompt_and_the_inspector_agre
     root = workspace(tmp_path)
     uri = (root / "main.py").as_uri()
     hf_server.script(reply="p, q)")
-    async with running_server(
-        cwd=tmp_path,
-        root=root,
-        capabilities=inline_caps(),
-        init_options={"config": config(hf_server, model)},
-    ) as session:
+    async with fim_server(hf_server, tmp_path, root, model) as session:
         session.open(uri, MAIN)
         answer = await inspect(session, uri, 4, 20)
         result = await inline(session, 4, 20, uri=uri)
@@ -123,12 +136,7 @@ async def test_inspector_says_why_nothing_was_found(
 ) -> None:
     root = workspace(tmp_path)
     uri = (root / "lonely.py").as_uri()
-    async with running_server(
-        cwd=tmp_path,
-        root=root,
-        capabilities=inline_caps(),
-        init_options={"config": config(hf_server, "bigcode/starcoder2-3b")},
-    ) as session:
+    async with fim_server(hf_server, tmp_path, root) as session:
         session.open(uri, "value = 1\nresult = value + ")
         answer = await inspect(session, uri, 1, 17)
         assert answer["snippets"] == []
@@ -140,15 +148,7 @@ async def test_context_off_in_settings_sends_the_plain_prompt(
 ) -> None:
     root = workspace(tmp_path)
     uri = (root / "main.py").as_uri()
-    async with running_server(
-        cwd=tmp_path,
-        root=root,
-        capabilities=inline_caps(),
-        init_options={
-            "config": config(hf_server, "bigcode/starcoder2-3b"),
-            "context": {"enabled": False},
-        },
-    ) as session:
+    async with fim_server(hf_server, tmp_path, root, context={"enabled": False}) as session:
         session.open(uri, MAIN)
         answer = await inspect(session, uri, 4, 20)
         assert answer["snippets"] == [] and "off" in answer["reason"]
@@ -181,12 +181,7 @@ async def test_workspace_retrieval_follows_files_and_honours_gitignore(
 ) -> None:
     root = workspace(tmp_path)
     uri = (root / "main.py").as_uri()
-    async with running_server(
-        cwd=tmp_path,
-        root=root,
-        capabilities=inline_caps(),
-        init_options={"config": config(hf_server, "bigcode/starcoder2-3b")},
-    ) as session:
+    async with fim_server(hf_server, tmp_path, root) as session:
         session.open(uri, MAIN)
         status = await wait_for_index(session, uri)
         assert status["index"]["files"] == 4  # .gitignore, charts, geometry, main

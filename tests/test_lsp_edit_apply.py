@@ -20,7 +20,6 @@ from .ai_support import (
     apply_text_edits,
     chat_requests,
     file_uri,
-    started_hf_server,
     text_edits_for,
     user_text,
 )
@@ -44,7 +43,7 @@ TEMPLATED_MODEL = (
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hf() -> AsyncIterator[HFTestServer]:
-    async with started_hf_server() as server:
+    async with HFTestServer() as server:
         yield server
 
 

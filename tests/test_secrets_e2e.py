@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import trustme
-from aiohttp import web
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
@@ -187,29 +186,6 @@ async def test_no_token_in_any_log_line_message_status_or_error(
 # ----- TLS verification -----------------------------------------------------------------------
 
 
-class TLSHFServer(HFTestServer):
-    """The HF test server behind HTTPS with a self-signed certificate."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__()
-        self.context = context
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.context)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
-
 @pytest.fixture
 def self_signed() -> ssl.SSLContext:
     """A server certificate from a throwaway CA that nothing trusts."""
@@ -222,7 +198,7 @@ def self_signed() -> ssl.SSLContext:
 async def test_tls_verification_is_on_by_default(
     tmp_path: Path, self_signed: ssl.SSLContext
 ) -> None:
-    tls = TLSHFServer(self_signed)
+    tls = HFTestServer(ssl_context=self_signed)
     await tls.start()
     try:
         config = tmp_path / "config.yaml"

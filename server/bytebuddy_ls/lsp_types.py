@@ -108,6 +108,10 @@ class ChatParams:
     work_done_token: types.ProgressToken | None = None
 
 
+# One request class per custom method, as pygls' ``get_message_type`` wants: alike in
+# shape, each names its own params type for cattrs to structure.
+
+
 @attrs.define
 class ChatRequest:
     id: int | str

@@ -75,6 +75,8 @@ class ByteBuddyServer(LanguageServer):
         self._config_listeners: list[Callable[[], None]] = [self._usage_follows_config]
 
     # -- services, created on first use ------------------------------------------
+    # Each is spelt out (``if self._x is None: import; create``): the import inside is
+    # what keeps the cold start cheap, and the ``_x`` fields tell whether it exists yet.
 
     @property
     def settings(self) -> Settings:

@@ -9,7 +9,6 @@ import ssl
 from pathlib import Path
 
 import trustme
-from aiohttp import web
 
 from tests.hf_server import HFTestServer
 
@@ -26,23 +25,13 @@ NAMES = (
 class Attacker(HFTestServer):
     """Records every request (method, path, query, headers, body) it receives."""
 
-    def __init__(self, context: ssl.SSLContext | None) -> None:
-        super().__init__()
-        self.context = context
+    max_body_bytes = 8 * 1024 * 1024
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.context)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        super().__init__(ssl_context=context)
 
     def url_for(self, name: str) -> str:
-        scheme = "https" if self.context is not None else "http"
+        scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://{name}:{self.port}"
 
     def everything(self) -> str:

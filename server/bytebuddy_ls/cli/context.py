@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import fail, inference_client, load_config, run_async
+from .common import inference_client, read_point_and_config, run_async
 
 NAME = "context"
 HELP = "show what the next prompt at a point would include from other files"
@@ -23,11 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lsprotocol import types
-
     from ..config import models_for_role
-    from ..documents import Document, language_for_path
-    from ..features.autocomplete import Autocomplete
     from ..features.context import (
         format_answer,
         inspect_autocomplete,
@@ -35,42 +31,23 @@ def run(args: argparse.Namespace) -> int:
         query_near,
     )
     from ..workspace.engine import ContextEngine, ContextOptions, remote_embedding_allowed
-    from ..workspace.paths import workspace_root_of
-    from .complete import parse_point
 
-    try:
-        path, line, column = parse_point(args.point)
-    except ValueError:
-        return fail(f"expected FILE:LINE:COL (1-based), got '{args.point}'")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return fail(f"cannot read {path}: {exc}")
-    loaded = load_config(args.config)
-    if loaded is None:
+    read = read_point_and_config(args.point, args.config)
+    if read is None:
         return 1
-    path = path.resolve()
-    document = Document(path.as_uri(), text, 0, language_for_path(path) or "")
-    offset = document.offset_at(types.Position(line=line - 1, character=0))
-    offset = min(offset + column - 1, document.line_end(offset))
-    root = workspace_root_of(path)
+    point, loaded = read
+    document, offset = point.document, point.offset
 
     async def inspect() -> int:
         async with inference_client(loaded) as client:
-            engine = ContextEngine(lambda: [document], lambda: root)
+            engine = ContextEngine(lambda: [document], lambda: point.root)
             engine.client = client
             engine.embed_chain = lambda: models_for_role(loaded.config, "embed")
             engine.remote_embedding_allowed = lambda: remote_embedding_allowed(loaded)
             engine.configure(ContextOptions.from_config(loaded.config.context))
             try:
                 if args.role == "autocomplete":
-                    autocomplete = Autocomplete(
-                        client,
-                        lambda role: models_for_role(loaded.config, role),
-                        debounce_ms=lambda: 0,
-                        workspace_root=lambda: str(root),
-                        context=engine,
-                    )
+                    autocomplete = point.autocomplete(client, loaded, engine)
                     answer = await inspect_autocomplete(autocomplete, document, offset)
                 else:
                     if engine.start_index() is not None:

@@ -73,6 +73,7 @@ class ConfigState:
 
     def reload(self, *, force: bool = False) -> ReloadOutcome:
         """Find and load the config; keep the last good one when the new one is bad."""
+        # Every place a config may come from, by name.
         source = find_config(
             flag=self.flag,
             init_options=self.init_options,

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote
 
 import httpx
@@ -45,16 +45,7 @@ EndpointState = Literal[
     "failed",
     "scaledToZero",
 ]
-STATES: tuple[EndpointState, ...] = (
-    "pending",
-    "initializing",
-    "updating",
-    "updateFailed",
-    "running",
-    "paused",
-    "failed",
-    "scaledToZero",
-)
+STATES: tuple[EndpointState, ...] = get_args(EndpointState)
 # Starting or changing: the endpoint will be running without anyone acting.
 STARTING_STATES = frozenset({"pending", "initializing", "updating"})
 FAILED_STATES = frozenset({"failed", "updateFailed"})
@@ -106,6 +97,7 @@ class EndpointInfo:
         compute = _dict(data.get("compute"))
         scaling = _dict(compute.get("scaling"))
         url = status.get("url")
+        # Field by field, so mypy checks each against its declared type.
         return cls(
             name=data["name"],
             namespace=namespace,
@@ -130,7 +122,8 @@ class EndpointInfo:
         return self.state == "running" and self.url is not None
 
     def to_json(self) -> dict[str, Any]:
-        """The fields editors and ``endpoint status --json`` show (camelCase)."""
+        """The fields editors and ``endpoint status --json`` show (camelCase), spelt out:
+        they are a wire format."""
         out: dict[str, Any] = {
             "name": self.name,
             "namespace": self.namespace,

@@ -411,23 +411,39 @@ class EndpointManager:
         name = info.name
         _tell(on_wait, model, f"Endpoint '{name}' is {info.state}; waiting for it to start")
 
-        def on_state(new: EndpointInfo) -> None:
-            self._store(entry, model, new)
-            if not new.running:
-                _tell(on_wait, model, f"Endpoint '{name}' is {new.state}; waiting for it to start")
-
         api, namespace = await self._api(entry, model)
         try:
-            return await api.wait(
-                namespace,
-                name,
-                timeout_s=self.wait_timeout_s,
-                on_state=on_state,
-                interval_s=self.poll_s,
-                clock=self._clock,
+            return await self._until_running(
+                api, namespace, name, entry, model, lambda text: _tell(on_wait, model, text)
             )
         except EndpointsAPIError as exc:
             raise _api_failure(model, exc) from None
+
+    async def _until_running(
+        self,
+        api: EndpointsAPI,
+        namespace: str,
+        name: str,
+        entry: _Entry,
+        model: ModelConfig,
+        tell: Callable[[str], None],
+    ) -> EndpointInfo:
+        """Poll the endpoint until it runs, storing each state it passes and telling
+        those it is not running in."""
+
+        def on_state(new: EndpointInfo) -> None:
+            self._store(entry, model, new)
+            if not new.running:
+                tell(f"Endpoint '{name}' is {new.state}; waiting for it to start")
+
+        return await api.wait(
+            namespace,
+            name,
+            timeout_s=self.wait_timeout_s,
+            on_state=on_state,
+            interval_s=self.poll_s,
+            clock=self._clock,
+        )
 
     async def _paused(
         self,
@@ -529,19 +545,7 @@ class EndpointManager:
             if info.running:
                 return info
 
-            def on_state(new: EndpointInfo) -> None:
-                self._store(entry, model, new)
-                if not new.running:
-                    broadcast(f"Endpoint '{name}' is {new.state}; waiting for it to start")
-
-            info = await api.wait(
-                namespace,
-                name,
-                timeout_s=self.wait_timeout_s,
-                on_state=on_state,
-                interval_s=self.poll_s,
-                clock=self._clock,
-            )
+            info = await self._until_running(api, namespace, name, entry, model, broadcast)
             self._store(entry, model, info)
             entry.auto_paused = False
             if progress is not None:

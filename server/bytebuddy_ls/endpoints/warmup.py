@@ -46,7 +46,8 @@ class Warmer:
         clock: Callable[[], float] = time.monotonic,
         timeout_s: float = WARMUP_TIMEOUT_S,
     ) -> None:
-        """``on_change(model, what)``: what ∈ warming | warm | failed | cancelled."""
+        """``on_change(model, what)``: what ∈ warming | warm | failed | cancelled.
+        (Options are stored one by one, like ``RequestProgress``'s: nothing to share.)"""
         self._call = call
         self._endpoints = endpoints
         self._progress = progress

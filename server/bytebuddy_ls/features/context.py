@@ -18,7 +18,6 @@ built, nothing relevant, budget full).
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -26,7 +25,10 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ..log import logger
 from ..lsp_types import CONTEXT_METHOD, ContextParams
+from ..prompting.lines import window_start
 from ..prompting.tokens import estimate_tokens
+from .progress import create_progress_token
+from .workspace import supports_work_done_progress
 
 if TYPE_CHECKING:
     from ..documents import Document
@@ -91,12 +93,7 @@ async def inspect_autocomplete(
 def query_near(document: Document, offset: int, lines: int = 6) -> str:
     """The code around a position, as a retrieval query when the user gave none."""
     text = document.text
-    start = offset
-    for _ in range(lines):
-        start = text.rfind("\n", 0, max(start - 1, 0))
-        if start < 0:
-            start = 0
-            break
+    start = window_start(text, offset, lines)
     end = text.find("\n", offset)
     return text[start : end if end >= 0 else len(text)].strip()
 
@@ -127,10 +124,9 @@ class IndexProgress:
         progress = self.server.work_done_progress
         try:
             if status.state == "building" and self.token is None:
-                if not _supports_progress(self.server):
+                if not supports_work_done_progress(self.server):
                     return
-                self.token = f"bytebuddy-index-{uuid.uuid4().hex[:8]}"
-                progress.create(self.token)
+                self.token = create_progress_token(self.server, "index")
                 progress.begin(
                     self.token,
                     types.WorkDoneProgressBegin(
@@ -147,11 +143,6 @@ class IndexProgress:
                 self.token = None
         except Exception:  # progress is a courtesy
             logger.debug("index progress failed", exc_info=True)
-
-
-def _supports_progress(server: ByteBuddyServer) -> bool:
-    window = getattr(server.client_capabilities, "window", None)
-    return bool(getattr(window, "work_done_progress", False))
 
 
 def _options(server: ByteBuddyServer) -> ContextOptions:

@@ -132,6 +132,7 @@ async def run_edit(server: ByteBuddyServer, args: EditArgs) -> dict[str, Any]:
 
 
 def register(server: ByteBuddyServer) -> None:
+    # Like every command (apply's too): a typed handler whose task ends with its request.
     @server.command(EDIT_COMMAND)
     async def edit(args: EditArgs) -> dict[str, Any]:
         server.protocol.cancel_task_with_request()

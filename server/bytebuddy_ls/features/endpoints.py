@@ -11,7 +11,6 @@ endpoint without the ``Resume`` click (or a resume command).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -19,6 +18,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ..log import logger
 from ..lsp_types import PAUSE_ENDPOINT_COMMAND, REFRESH_ENDPOINTS_COMMAND, RESUME_ENDPOINT_COMMAND
+from .progress import create_progress_token
 
 if TYPE_CHECKING:
     from ..config import ModelConfig, Role
@@ -39,11 +39,10 @@ class _Progress:
 
     def __init__(self, server: ByteBuddyServer, title: str) -> None:
         self._server = server
-        self._token = f"bytebuddy-endpoint-{uuid.uuid4().hex[:12]}"
+        self._token = create_progress_token(server, "endpoint")
         self._ended = False
         self._cancel: list[Any] = []
         progress = server.work_done_progress
-        progress.create(self._token)
         progress.begin(
             self._token,
             types.WorkDoneProgressBegin(title=title, cancellable=True, message=title + "…"),

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 BUSY_DELAY_S = 0.2
 
 
+def create_progress_token(server: ByteBuddyServer, kind: str) -> str:
+    """A new server-initiated work-done progress token, ``bytebuddy-<kind>-<random>``,
+    announced to the client (``window/workDoneProgress/create``). Ask
+    ``supports_work_done_progress`` first."""
+    token = f"bytebuddy-{kind}-{uuid.uuid4().hex[:12]}"
+    server.work_done_progress.create(token)
+    return token
+
+
 class RequestProgress:
     """One request's waits. ``on_wait`` is given to the inference client; ``finish``
     ends any progress it began and puts the status back."""
@@ -82,8 +91,7 @@ class RequestProgress:
                 if self._token is None:
                     if not supports_work_done_progress(self._server):
                         return
-                    self._token = f"bytebuddy-{uuid.uuid4().hex[:12]}"
-                    progress.create(self._token)
+                    self._token = create_progress_token(self._server, "request")
                 progress.begin(
                     self._token,
                     types.WorkDoneProgressBegin(title=self._title, message=message),

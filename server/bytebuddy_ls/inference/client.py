@@ -230,6 +230,9 @@ class InferenceClient:
 
     # One model, no chain: no fallback and no circuit-breaker bookkeeping (callers that
     # run their own per-model work through ``run_chain`` get both there).
+    # The public calls below and the chain calls spell out the same keywords one by one
+    # on purpose: they are the interface features read and mypy checks; what they share
+    # is in ``_request``, ``_whole``, ``_single_stream`` and the ``*_chain`` helpers.
 
     async def embed(
         self,
@@ -376,7 +379,8 @@ class InferenceClient:
         stop_on: tuple[type[InferenceError], ...] = (),
     ) -> tuple[T, ModelConfig]:
         """``attempt(model)`` for the chain's models in order, by the chain rules; the
-        first result and the model that gave it."""
+        first result and the model that gave it. (``ChainRunner.first``'s signature,
+        for a coroutine per model rather than an iterator.)"""
 
         async def one(model: ModelConfig) -> AsyncIterator[T]:
             yield await attempt(model)

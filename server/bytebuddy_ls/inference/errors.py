@@ -62,6 +62,10 @@ class InferenceError(Exception):
         return text
 
 
+# One class per failure, alike in shape on purpose: callers and the retry policy catch
+# them by type, and each names its ``kind`` and ``hint`` where it is declared.
+
+
 class AuthError(InferenceError):
     kind = "auth"
     hint = (
@@ -123,24 +127,25 @@ class ModelLoadingError(InferenceError):
         super().__init__(detail, **kwargs)
 
 
-class RateLimitedError(InferenceError):
+class ThrottledError(InferenceError):
+    """The server asks us to slow down; ``retry_after`` is how long it said to wait
+    (``Retry-After``), if it said."""
+
     retryable = True
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)
+
+
+class RateLimitedError(ThrottledError):
     kind = "rate_limited"
     hint = "Too many requests; wait a moment or use another model"
 
-    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)
 
-
-class OverloadedError(InferenceError):
-    retryable = True
+class OverloadedError(ThrottledError):
     kind = "overloaded"
     hint = "The server is overloaded; try again shortly"
-
-    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)
 
 
 class InputTooLongError(InferenceError):

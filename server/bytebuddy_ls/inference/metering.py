@@ -8,6 +8,7 @@ emits the record with the server's token counts when it reported them, else esti
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -43,7 +44,15 @@ class Meter:
         stream: bool,
     ) -> None:
         self._emit = emit
-        self._fields = (model, model_id, provider, role, operation)
+        # The record's fields known from the start; ``finish`` adds how it went.
+        self._record = functools.partial(
+            UpstreamCall,
+            model=model,
+            model_id=model_id,
+            provider=provider,
+            role=role,
+            operation=operation,
+        )
         self._prompt_text = prompt_text
         self._stream = stream
         self._wall = time.time()
@@ -73,7 +82,6 @@ class Meter:
         if self._done:
             return
         self._done = True
-        model, model_id, provider, role, operation = self._fields
         prompt = self._prompt_tokens
         completion = self._completion_tokens
         estimated = prompt is None or completion is None
@@ -81,13 +89,8 @@ class Meter:
             prompt = estimate_tokens(self._prompt_text)
         if completion is None:
             completion = math.ceil(self._bytes / BYTES_PER_TOKEN)
-        record = UpstreamCall(
+        record = self._record(
             started=self._wall,
-            model=model,
-            model_id=model_id,
-            provider=provider,
-            role=role,
-            operation=operation,
             prompt_tokens=prompt,
             completion_tokens=completion,
             estimated=estimated,

@@ -38,7 +38,7 @@ from .errors import (
     InferenceError,
     ModelLoadingError,
     OverloadedError,
-    RateLimitedError,
+    ThrottledError,
     UpstreamServerError,
 )
 from .types import WaitKind
@@ -148,7 +148,7 @@ class RetryState:
             self.waited_for_model_s += delay
             eta = f" (about {error.estimated_time:.0f} s)" if error.estimated_time else ""
             return RetryDecision(delay, "loading", f"{who} is loading{eta}; waiting")
-        if isinstance(error, (RateLimitedError, OverloadedError)):
+        if isinstance(error, ThrottledError):
             if self.rate_limit_retries >= policy.rate_limit_retries:
                 return None
             hint = error.retry_after  # TGI's queue-full 429 may carry Retry-After too

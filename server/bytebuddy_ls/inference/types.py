@@ -30,6 +30,7 @@ class GenerationParams:
         optional values straight through); use ``dataclasses.replace`` to clear one.
         """
         options = model.defaultCompletionOptions
+        # Field by field (the config's camelCase names to ours), checked by mypy.
         params = cls(
             max_tokens=options.maxTokens,
             temperature=options.temperature,

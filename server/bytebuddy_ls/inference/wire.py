@@ -26,6 +26,9 @@ class Shaping:
 
 
 class WireFormat(Protocol):
+    """One wire protocol: the request body and how to read answers. Implementations
+    (``textgen``, ``openai_compat``) repeat these signatures, as a Protocol asks."""
+
     @property
     def name(self) -> str:
         """Shown in logs and by doctor ("TGI native (/generate)", "OpenAI chat", ...)."""

@@ -342,16 +342,13 @@ def action_request(
 def edit_template_variables(request: EditRequest) -> dict[str, str]:
     prefix, suffix = _bounded(request)
     diagnostics = _diagnostics_text(request.diagnostics)
-    path = request.path or ""
     return {
         "userInput": request.instruction,
         "input": request.instruction,
         "instruction": request.instruction,
         "codeToEdit": request.code,
         "code": request.code,
-        "language": request.language or "",
-        "filepath": path,
-        "filename": path,
+        **_file_variables(request.language, request.path),
         "prefix": prefix,
         "suffix": suffix,
         "diagnostics": diagnostics,
@@ -431,16 +428,18 @@ def build_apply_messages(
 
 
 def apply_template_variables(request: ApplyRequest) -> dict[str, str]:
-    path = request.path or ""
     return {
         "originalCode": request.original,
         "original_code": request.original,
         "newCode": request.code,
         "new_code": request.code,
-        "language": request.language or "",
-        "filepath": path,
-        "filename": path,
+        **_file_variables(request.language, request.path),
     }
+
+
+def _file_variables(language: str | None, path: str | None) -> dict[str, str]:
+    """The template variables naming the file, alike for edit and apply prompts."""
+    return {"language": language or "", "filepath": path or "", "filename": path or ""}
 
 
 def render_apply_prompt(

@@ -255,16 +255,7 @@ def build_autocomplete_prompt(
     ``context_format`` of the result names the form used.
     """
     family = family_for(model_id)
-    if chat_only or (template is None and family is None and is_chat_model(model_id)):
-        return AutocompletePrompt(
-            kind="chat",
-            messages=_chat_messages(
-                prefix, suffix, filename, language, template, repo_name, context
-            ),
-            stop=(_CLOSE_TAG,),
-            family=None,
-            context_format="chat" if context else None,
-        )
+    rendered = None
     if template is not None:
         rendered = render_fim_template(
             template,
@@ -275,6 +266,15 @@ def build_autocomplete_prompt(
             repo_name=repo_name,
             context=context_as_comments(context, language),
         )
+    if chat_only or (template is None and family is None and is_chat_model(model_id)):
+        return AutocompletePrompt(
+            kind="chat",
+            messages=_chat_messages(prefix, suffix, filename, language, context, rendered),
+            stop=(_CLOSE_TAG,),
+            family=None,
+            context_format="chat" if context else None,
+        )
+    if template is not None and rendered is not None:
         stop = _unique((family.stop if family else ()) + _template_tokens(template))
         kind: PromptKind = "fim" if mentions(template, "suffix") else "prefix"
         uses_context = bool(context) and mentions(template, "context")
@@ -438,20 +438,12 @@ def _chat_messages(
     suffix: str,
     filename: str | None,
     language: str | None,
-    template: str | None,
-    repo_name: str | None,
-    context: ContextFiles = (),
+    context: ContextFiles,
+    rendered_template: str | None,
 ) -> list[tuple[str, str]]:
-    if template is not None:
-        user = render_fim_template(
-            template,
-            prefix=prefix,
-            suffix=suffix,
-            filename=filename,
-            language=language,
-            repo_name=repo_name,
-            context=context_as_comments(context, language),
-        )
+    """The hole-filling chat; the user's own template, rendered, replaces the file turn."""
+    if rendered_template is not None:
+        user = rendered_template
     else:
         label = filename or "untitled"
         if language:

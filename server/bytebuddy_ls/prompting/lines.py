@@ -47,6 +47,18 @@ def normalize_eol(text: str, eol: str) -> str:
     return _EOL.sub(eol, text)
 
 
+def window_start(text: str, offset: int, lines: int) -> int:
+    """Where a window of ``lines`` lines ending at ``offset`` begins: the newline before
+    its first line, or 0. The line holding ``offset`` is one of them unless ``offset``
+    is where it starts."""
+    start = offset
+    for _ in range(lines):
+        start = text.rfind("\n", 0, max(start - 1, 0))
+        if start < 0:
+            return 0
+    return start
+
+
 def leading_whitespace(line: str) -> str:
     """The line's indentation exactly as written (tabs and spaces kept)."""
     return line[: len(line) - len(line.lstrip(" \t"))]

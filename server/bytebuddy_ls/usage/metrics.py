@@ -45,49 +45,41 @@ class Metrics:
         self._prom = prom
         self.registry = prom.CollectorRegistry(auto_describe=True)
         labels = ("role", "model", "provider")
-        self.latency = prom.Histogram(
-            f"{PREFIX}_request_duration_seconds",
-            "Upstream call duration, from request to the last token",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+
+        def histogram(name: str, documentation: str) -> prom.Histogram:
+            return prom.Histogram(
+                f"{PREFIX}_{name}",
+                documentation,
+                labels,
+                buckets=LATENCY_BUCKETS,
+                registry=self.registry,
+            )
+
+        def counter(name: str, documentation: str, labels: tuple[str, ...]) -> prom.Counter:
+            return prom.Counter(f"{PREFIX}_{name}", documentation, labels, registry=self.registry)
+
+        self.latency = histogram(
+            "request_duration_seconds", "Upstream call duration, from request to the last token"
         )
-        self.ttft = prom.Histogram(
-            f"{PREFIX}_time_to_first_token_seconds",
-            "Time to the first streamed token",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.requests = prom.Counter(
-            f"{PREFIX}_requests",
+        self.ttft = histogram("time_to_first_token_seconds", "Time to the first streamed token")
+        self.requests = counter(
+            "requests",
             "Upstream calls by outcome (ok, cancelled or an error kind)",
             (*labels, "outcome"),
-            registry=self.registry,
         )
-        self.errors = prom.Counter(
-            f"{PREFIX}_errors",
-            "Failed upstream calls by error kind",
-            ("type", "model", "provider"),
-            registry=self.registry,
+        self.errors = counter(
+            "errors", "Failed upstream calls by error kind", ("type", "model", "provider")
         )
-        self.tokens = prom.Counter(
-            f"{PREFIX}_tokens",
+        self.tokens = counter(
+            "tokens",
             "Tokens sent (prompt) and received (completion)",
             ("kind", "model", "provider"),
-            registry=self.registry,
         )
-        self.cost = prom.Counter(
-            f"{PREFIX}_cost_usd",
-            "Estimated spend in US dollars",
-            ("model", "provider"),
-            registry=self.registry,
-        )
-        self.cache_hits = prom.Counter(
-            f"{PREFIX}_cache_hits",
+        self.cost = counter("cost_usd", "Estimated spend in US dollars", ("model", "provider"))
+        self.cache_hits = counter(
+            "cache_hits",
             "Suggestions served from the autocomplete cache without an upstream call",
             ("model",),
-            registry=self.registry,
         )
         self.gauges = Gauges()
         self.registry.register(_Live(self))

@@ -75,6 +75,20 @@ def to_json(lines: Sequence[UsageLine], by: str, since: float) -> dict[str, Any]
     }
 
 
+def _cells(label: str, row: dict[str, Any]) -> list[str]:
+    """One line of the table; token counts that are estimates end in "~"."""
+    estimated = "~" if row["estimated"] else ""
+    return [
+        label,
+        f"{row['requests']:,}",
+        f"{row['prompt_tokens']:,}{estimated}",
+        f"{row['completion_tokens']:,}{estimated}",
+        _money(row["cost_usd"]),
+        f"{row['errors']:,}",
+        f"{row['cache_hits']:,}",
+    ]
+
+
 def _money(usd: float) -> str:
     if usd == 0:
         return "$0"
@@ -84,29 +98,8 @@ def _money(usd: float) -> str:
 def format_table(report: dict[str, Any]) -> str:
     by = report["by"]
     header = [by, "requests", "prompt tok", "completion tok", "cost", "errors", "cached"]
-    body = []
-    for row in report["rows"]:
-        body.append(
-            [
-                str(row["day"] if by == "day" else row[by]),
-                f"{row['requests']:,}",
-                f"{row['prompt_tokens']:,}" + ("~" if row["estimated"] else ""),
-                f"{row['completion_tokens']:,}" + ("~" if row["estimated"] else ""),
-                _money(row["cost_usd"]),
-                f"{row['errors']:,}",
-                f"{row['cache_hits']:,}",
-            ]
-        )
-    total = report["total"]
-    footer = [
-        "total",
-        f"{total['requests']:,}",
-        f"{total['prompt_tokens']:,}" + ("~" if total["estimated"] else ""),
-        f"{total['completion_tokens']:,}" + ("~" if total["estimated"] else ""),
-        _money(total["cost_usd"]),
-        f"{total['errors']:,}",
-        f"{total['cache_hits']:,}",
-    ]
+    body = [_cells(str(row["day"] if by == "day" else row[by]), row) for row in report["rows"]]
+    footer = _cells("total", report["total"])
     table = [header, *body, footer]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
 
@@ -118,7 +111,7 @@ def format_table(report: dict[str, Any]) -> str:
     out = [f"Usage since {report['since']}", "", line(header), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in body]
     out += ["  ".join("-" * w for w in widths), line(footer)]
-    if total["estimated"]:
+    if report["total"]["estimated"]:
         out.append("~ includes estimated token counts (the server did not report them)")
     if not body:
         out.append("(no calls recorded in this period)")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..documents import Document
+from ..prompting.lines import window_start
 from .paths import display_path, uri_to_path
 from .snippets import Selection, Snippet, select
 from .symbols import IMPORT_SCAN_CHARS, Definition, definitions, imports, resolve_import
@@ -203,12 +204,7 @@ class CrossFileContext:
 
     def _names_near(self, document: Document, offset: int) -> list[str]:
         text = document.text
-        start = offset
-        for _ in range(NEAR_LINES_BEFORE):
-            start = text.rfind("\n", 0, max(start - 1, 0))
-            if start < 0:
-                start = 0
-                break
+        start = window_start(text, offset, NEAR_LINES_BEFORE)
         end = offset
         for _ in range(NEAR_LINES_AFTER):
             found = text.find("\n", end + 1)
@@ -329,12 +325,7 @@ class CrossFileContext:
         self, document: Document, offset: int, others: list[Document], root: Path | None
     ) -> list[Snippet]:
         text = document.text
-        start = offset
-        for _ in range(SIMILAR_WINDOW_LINES):
-            start = text.rfind("\n", 0, max(start - 1, 0))
-            if start < 0:
-                start = 0
-                break
+        start = window_start(text, offset, SIMILAR_WINDOW_LINES)
         query = frozenset(w for w in identifiers(text[start:offset]) if w.lower() not in KEYWORDS)
         if len(query) < 3:
             return []

@@ -64,6 +64,7 @@ class ContextOptions:
     ) -> ContextOptions:
         base = cls()
         if config is not None:
+            # Field by field (the config's camelCase names to ours), checked by mypy.
             base = cls(
                 enabled=config.enabled,
                 index=config.index,
@@ -180,6 +181,7 @@ class ContextEngine:
         budget_tokens: int,
         visible: tuple[int, int] | None = None,
     ) -> CrossFileResult:
+        """``crossfile.gather`` (same arguments) when context is on."""
         if not self.options.enabled:
             from .snippets import Selection
 

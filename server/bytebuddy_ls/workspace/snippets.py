@@ -30,6 +30,7 @@ class Snippet:
             object.__setattr__(self, "tokens", estimate_tokens(self.text) + 8)
 
     def to_json(self) -> dict[str, Any]:
+        """The inspector's snippet (camelCase), spelt out: it is a wire format."""
         data: dict[str, Any] = {
             "kind": self.kind,
             "path": self.path,
