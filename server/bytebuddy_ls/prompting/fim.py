@@ -294,6 +294,21 @@ def build_autocomplete_prompt(
             family=None,
             context_format="comments" if comments else None,
         )
+    return _family_prompt(family, model_id, prefix, suffix, filename, language, repo_name, context)
+
+
+def _family_prompt(
+    family: FimFamily,
+    model_id: str,
+    prefix: str,
+    suffix: str,
+    filename: str | None,
+    language: str | None,
+    repo_name: str | None,
+    context: ContextFiles,
+) -> AutocompletePrompt:
+    """The family's FIM prompt, other files in its repository-level format if it has
+    one (Qwen, StarCoder2, CodeGemma), else as comments before the prefix."""
     repo_format = family.repo_format_for(model_id) if context else None
     if repo_format == "qwen":
         prompt = _qwen_repo(filename, repo_name, context) + family.render(prefix, suffix)
