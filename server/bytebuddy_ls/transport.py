@@ -233,7 +233,9 @@ class _ThreadStdinReader:
 def _stdin_is_a_separate_pipe() -> bool:
     """Whether stdin is a pipe or socket of its own, so it can be made non-blocking
     without also making stdout non-blocking (a terminal, or one socket used for both,
-    shares that flag)."""
+    shares that flag). POSIX only: Windows' event loop cannot watch an inherited pipe."""
+    if os.name != "posix":
+        return False
     try:
         stdin, stdout = os.fstat(0), os.fstat(1)
     except OSError:
