@@ -68,12 +68,15 @@ bench: install
 	@for b in bench/*.py; do case $$b in bench/soak.py|bench/quality.py) continue;; esac; \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
-# Completion quality on real code (bench/quality.py): holes from the Python standard
-# library, lodash, rxjs and C headers, filled by every installed bundled model: prefix-only,
-# fill-in-the-middle, FIM with workspace context, side by side. Slow on a CPU (seconds to a minute
-# a hole, mostly prompt evaluation): not part of `make test`, whose 20-hole smoke run
-# is tests/test_quality_smoke.py. Another model: make quality QUALITY_ARGS='--config F'.
-QUALITY_ARGS ?= --limit 400 --local all --modes fim,prefix,fim+context
+# Completion quality on real code (bench/quality.py): 300 holes from each of the Python
+# standard library, lodash, rxjs and the C headers, filled by every installed bundled model:
+# prefix-only, fill-in-the-middle, FIM with workspace context, side by side, in a 512-token
+# window (the README's settings). Hours on a 2-core CPU (2-8 s a hole for Qwen2.5-Coder):
+# not part of `make test`, whose 20-hole smoke run is tests/test_quality_smoke.py. The
+# README's table: QUALITY_ARGS='--languages python --limit 300 ...'. Another model (e.g. a
+# router one): make quality QUALITY_ARGS='--config F'.
+QUALITY_ARGS ?= --limit 1200 --context-length 512 --max-tokens 64 --local all \
+	--modes prefix,fim,fim+context
 quality: install
 	$(PY) bench/quality.py --setup $(QUALITY_ARGS)
 
