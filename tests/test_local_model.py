@@ -322,6 +322,20 @@ async def test_cancelling_a_generation_frees_the_model_within_a_second(tmp_path:
         assert len(partials["long"]) == received  # nothing more of the cancelled answer
 
 
+def local_gemma(*, max_tokens: int, context_length: int) -> ModelConfig:
+    """The bundled Gemma in-process, greedy."""
+    return ModelConfig(
+        name="local",
+        provider="llamacpp",
+        model="gemma-3-270m",
+        defaultCompletionOptions={
+            "temperature": 0,
+            "maxTokens": max_tokens,
+            "contextLength": context_length,
+        },
+    )
+
+
 def _numbered_lines(name: str = "value", count: int = 200) -> str:
     return "".join(f"{name}_{i} = {i} * {i} + {i}\n" for i in range(count))
 
@@ -329,12 +343,7 @@ def _numbered_lines(name: str = "value", count: int = 200) -> str:
 @module_loop
 async def test_cancelling_during_prompt_evaluation_frees_the_model_at_once() -> None:
     # A long prompt takes seconds to evaluate on a CPU; the abort callback cuts it short.
-    model = ModelConfig(
-        name="local",
-        provider="llamacpp",
-        model="gemma-3-270m",
-        defaultCompletionOptions={"temperature": 0, "maxTokens": 4, "contextLength": 4096},
-    )
+    model = local_gemma(max_tokens=4, context_length=4096)
     client = InferenceClient()
     params = GenerationParams.for_model(model)
     try:
@@ -369,12 +378,7 @@ async def test_cancelling_during_prompt_evaluation_frees_the_model_at_once() -> 
 async def test_a_cancelled_prompt_leaves_the_kv_cache_usable() -> None:
     # The next prompt reuses what the aborted one evaluated: the answer must be the one a
     # clean evaluation gives.
-    model = ModelConfig(
-        name="local",
-        provider="llamacpp",
-        model="gemma-3-270m",
-        defaultCompletionOptions={"temperature": 0, "maxTokens": 6, "contextLength": 4096},
-    )
+    model = local_gemma(max_tokens=6, context_length=4096)
     client = InferenceClient()
     params = GenerationParams.for_model(model)
     lines = "".join(f"value_{i} = {i} * {i} + {i}\n" for i in range(60))
@@ -403,12 +407,7 @@ async def test_usage_records_carry_llama_cpps_own_token_counts() -> None:
     from bytebuddy_ls.inference.local import model_file
     from bytebuddy_ls.inference.records import UpstreamCall
 
-    model = ModelConfig(
-        name="local",
-        provider="llamacpp",
-        model="gemma-3-270m",
-        defaultCompletionOptions={"temperature": 0, "maxTokens": 5, "contextLength": 1024},
-    )
+    model = local_gemma(max_tokens=5, context_length=1024)
     prompt = "value_1 = 1\nvalue_2 = 2\nvalue_3 = 3\nvalue_4 ="
     vocabulary = Llama(model_path=str(model_file(model)), vocab_only=True, verbose=False)
     expected_prompt = len(vocabulary.tokenize(prompt.encode(), add_bos=True, special=True))

@@ -66,21 +66,7 @@ async def test_a_perfect_model_scores_perfectly(hf_server: HFTestServer, tmp_pat
     hf_server.script(reply="pass", times=1)  # the testbed's warm-up request
     for hole in holes:
         hf_server.script(reply=hole.expected, times=1)
-    config: dict[str, Any] = {
-        "models": [
-            {
-                "name": "oracle",
-                "provider": "huggingface-tgi",
-                "model": "bigcode/starcoder2-3b",
-                "apiBase": hf_server.url,
-                "apiKey": "test-key",
-                "roles": ["autocomplete"],
-                "defaultCompletionOptions": {"maxTokens": 512},
-            }
-        ]
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path = oracle_config(hf_server, tmp_path)
     report = await testbed.main(
         ["--limit", "20", "--languages", "python", "--config", str(path), "--json"]
     )
