@@ -39,17 +39,33 @@ _SKIP_CHUNK = 64 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 HEAP_SETTLE_DELAY_S = 1.0
-DEFAULT_GC_THRESHOLDS = (700, 10, 10)
+# Full collections are held off this way while the server is imported (see below).
+_FULL_COLLECTIONS_OFF = 1 << 30
+_held_thresholds: tuple[int, ...] | None = None
+
+
+def hold_full_collections() -> None:
+    """No full garbage collections until ``settle_heap``: importing the server creates
+    about a hundred thousand long-lived objects (lsprotocol's types and converters), and
+    each full collection during that walks them all, about a tenth of the start-up time.
+    Young collections still run, so short-lived cycles are freed as usual."""
+    global _held_thresholds
+    _held_thresholds = gc.get_threshold()
+    young, middle, *_ = _held_thresholds
+    gc.set_threshold(young, middle, _FULL_COLLECTIONS_OFF)
 
 
 def settle_heap() -> None:
     """Collect what start-up left behind, then keep every object alive now out of later
     collections (``gc.freeze``): a full collection walks lsprotocol's ~100,000 start-up
     objects, tens of milliseconds each time, which would otherwise land in requests.
-    Restores the collector's default thresholds (``cli.serve`` lifts them for start-up)."""
+    Restores the thresholds ``hold_full_collections`` lifted."""
+    global _held_thresholds
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
+    if _held_thresholds is not None:
+        gc.set_threshold(*_held_thresholds)
+        _held_thresholds = None
 
 
 def _settle_heap_soon() -> None:

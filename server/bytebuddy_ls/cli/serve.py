@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 from typing import Any
 
 from ..log import setup_logging
@@ -11,7 +10,6 @@ from ..log import setup_logging
 NAME = "serve"
 HELP = "run the language server (default: on stdio)"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-FULL_COLLECTIONS_OFF = 1 << 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,15 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _import_server() -> Any:
-    """``server.build_server``, imported without full garbage collections.
+    """``server.build_server``, imported without full garbage collections (the server
+    settles its heap shortly after it starts: ``transport.settle_heap``)."""
+    from ..transport import hold_full_collections
 
-    The import creates about a hundred thousand long-lived objects (lsprotocol's types
-    and their converters); each full collection during it walks them all, about a tenth
-    of the start-up time. Young collections still run, so short-lived cycles are freed
-    as usual; ``transport.settle_heap`` restores the thresholds shortly after start.
-    """
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTIONS_OFF)
+    hold_full_collections()
     from ..server import build_server
 
     return build_server
