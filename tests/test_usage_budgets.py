@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,56 @@ def test_on_exceed_modes(tmp_path: Path, mode: str) -> None:
         accounting.close()
 
 
+def _slow_ledger_reads(monkeypatch: pytest.MonkeyPatch, delay_s: float) -> None:
+    from bytebuddy_ls.usage.ledger import Ledger
+
+    read = Ledger.spent_since
+
+    def slow(self: Ledger, *args: Any) -> Any:
+        time.sleep(delay_s)
+        return read(self, *args)
+
+    monkeypatch.setattr(Ledger, "spent_since", slow)
+
+
+async def test_the_first_request_waits_for_the_earlier_spend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget used up in an earlier session stops the first request after a start, even
+    when that request comes while the ledger is still being read."""
+    config = models_config(budgets=[{"period": "day", "tokens": 1000, "onExceed": "block"}])
+    earlier = make_accounting(tmp_path, config, Recorder())
+    earlier.observe(call(prompt_tokens=1500, completion_tokens=100))
+    assert earlier.flush()
+    earlier.close()
+
+    _slow_ledger_reads(monkeypatch, 0.3)
+    restarted = make_accounting(tmp_path, config, Recorder())
+    try:
+        assert restarted.refusal("coder", "chat") is None  # not read yet
+        await restarted.budgets_known()
+        refusal = restarted.refusal("coder", "chat")
+        assert refusal is not None and "requests are blocked" in refusal
+    finally:
+        restarted.close()
+
+
+async def test_a_slow_ledger_delays_requests_only_so_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = models_config(budgets=[{"period": "day", "tokens": 1000, "onExceed": "block"}])
+    _slow_ledger_reads(monkeypatch, 2.0)
+    accounting = make_accounting(tmp_path, config, Recorder())
+    try:
+        started = time.monotonic()
+        await accounting.budgets_known(timeout_s=0.2)
+        waited = time.monotonic() - started
+        assert waited < 1.5  # the read itself takes 2 s
+        assert accounting.refusal("coder", "chat") is None  # went on with what is known
+    finally:
+        accounting.close()
+
+
 def test_a_new_period_starts_from_zero() -> None:
     now = [time.mktime((2026, 12, 1, 23, 59, 0, 0, 0, -1))]
     book = BudgetBook([Budget(period="day", tokens=100, onExceed="block")], clock=lambda: now[0])
@@ -139,3 +190,24 @@ def test_budget_config_errors_are_clear() -> None:
             models_config(budgets=[{"period": "day", "tokens": 5, "onExceed": "stop"}]),
             "c", ConfigSourceKind.FLAG,
         )
+
+
+def test_a_budget_reached_while_a_request_waited_is_a_pause_not_an_error() -> None:
+    """The engine's own pause check passed, then the client's refused (the ledger's
+    earlier spend arrived meanwhile): the status says "disabled", like the pause."""
+    from types import SimpleNamespace
+
+    from bytebuddy_ls.features.progress import RequestProgress
+    from bytebuddy_ls.inference import BudgetExceededError
+
+    seen: list[tuple[Any, ...]] = []
+    status = SimpleNamespace(
+        set=lambda state, message, **where: seen.append((state, message, where)),
+        show_once=lambda *shown: seen.append(("shown", *shown)),
+    )
+    progress = RequestProgress(SimpleNamespace(status=status),  # type: ignore[arg-type]
+                               role="autocomplete", title="completing", visible=False)
+    message = "The daily budget of 1,000 tokens is used up (100 %): autocomplete is paused"
+    progress.finish(BudgetExceededError(message, model="fim", model_id="org/fim",
+                                        user_message=message))
+    assert seen == [("disabled", message, {"model": "fim", "role": "autocomplete"})]

@@ -115,6 +115,7 @@ class ByteBuddyServer(LanguageServer):
             accounting = self.accounting
             inference.add_observer(accounting.observe)
             inference.refusal = lambda model, role: accounting.refusal(model.name, role)
+            inference.budgets_known = accounting.budgets_known
             self._inference = inference
         return self._inference
 

@@ -41,6 +41,7 @@ async def inference_client(loaded: LoadedConfig) -> AsyncIterator[InferenceClien
     accounting = _accounting(loaded)
     client.add_observer(accounting.observe)
     client.refusal = lambda model, role: accounting.refusal(model.name, role)
+    client.budgets_known = accounting.budgets_known
     endpoints = None
     if any(m.endpoint is not None for m in loaded.config.models):
         # Models naming an Inference Endpoint: its URL and state from the management API

@@ -103,7 +103,7 @@ class RequestProgress:
             logger.debug("work-done progress failed", exc_info=True)
 
     def finish(self, error: BaseException | None = None, model: str | None = None) -> None:
-        from ..inference import InferenceError, ModelLoadingError
+        from ..inference import BudgetExceededError, InferenceError, ModelLoadingError
 
         if self._busy_timer is not None:
             self._busy_timer.cancel()
@@ -118,6 +118,12 @@ class RequestProgress:
             # Still warming up, not broken: the next request will find it ready.
             self._server.status.set(
                 "loading", error.user_message, model=error.model, role=self._role
+            )
+        elif isinstance(error, BudgetExceededError):
+            # A budget reached while the request waited (e.g. the ledger finished loading):
+            # a designed pause, shown like the pause the engine decides before asking.
+            self._server.status.set(
+                "disabled", error.user_message, model=error.model, role=self._role
             )
         elif isinstance(error, InferenceError):
             self._server.status.set("error", error.user_message, model=error.model, role=self._role)

@@ -91,6 +91,8 @@ class InferenceClient:
         self._preparer: ModelPreparer | None = None
         # Why a model may not be asked for a role right now (a used-up budget), or None.
         self.refusal: Callable[[ModelConfig, str], str | None] = lambda _model, _role: None
+        # Awaited before ``refusal`` is asked: returns once the budgets are known.
+        self.budgets_known: Callable[[], Awaitable[None]] | None = None
         self.in_flight = 0  # operations running upstream (metrics)
 
     # ----- configuration -------------------------------------------------------------
@@ -157,6 +159,8 @@ class InferenceClient:
         ``ending.finish_reason`` learns how the answer ended."""
         finish: str | None = None
         produced = False
+        if self.budgets_known is not None:
+            await self.budgets_known()
         refusal = self.refusal(model, request.role)
         if refusal is not None:
             raise BudgetExceededError(

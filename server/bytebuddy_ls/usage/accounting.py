@@ -36,6 +36,8 @@ BATCH_INTERVAL_S = 0.25
 # A per-hour Endpoint is counted as running between two calls closer than this (its
 # scale-to-zero delay is 15 minutes by default); a longer gap counts nothing.
 UPTIME_GAP_S = 900.0
+# How long a request waits for the budgets' first read of the ledger after a config load.
+BUDGET_READ_WAIT_S = 2.0
 # How often an idle machine reads the team's budget counters from a shared ledger.
 TEAM_POLL_S = 30.0
 # How often the thread checks whether the router's price list is a day old.
@@ -79,6 +81,9 @@ class Accounting:
         self.ledger_path = state_dir / "usage.sqlite3"
         self.prices = PriceBook(state_dir, router_base)
         self.budgets = BudgetBook(())
+        # Set once the current budgets know this period's earlier spend (see budgets_known).
+        self._budgets_read = threading.Event()
+        self._budgets_read.set()
         self.metrics: Metrics | None = None
         self._report = report
         self._alert = alert
@@ -122,6 +127,9 @@ class Accounting:
             config.budgets if config else (), config_origin=origin, clock=self._clock
         )
         setup = _Setup(book=self.budgets)
+        self._budgets_read = threading.Event()
+        if self.budgets.empty:
+            self._budgets_read.set()
         if config is not None:
             setup.retention_days = config.usage.retentionDays
             setup.backend, setup.audit = self._trusted_parts(loaded, config)
@@ -303,6 +311,20 @@ class Accounting:
         verdict = self.budgets.verdict(model, role)
         return verdict.message if verdict is not None else None
 
+    async def budgets_known(self, timeout_s: float = BUDGET_READ_WAIT_S) -> None:
+        """Returns once the budgets know this period's earlier spend (read from the ledger
+        on the accounting thread after each config load), so the first request after a
+        start cannot slip past a budget used up in an earlier session. Waits at most
+        ``timeout_s`` (a slow shared ledger delays requests no longer than that)."""
+        if self._budgets_read.is_set():
+            return
+        import asyncio
+
+        read = self._budgets_read
+        deadline = time.monotonic() + timeout_s
+        while not read.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
     def budget_status(self) -> dict[str, object] | None:
         return self.budgets.status()
 
@@ -475,8 +497,9 @@ class Accounting:
                     loaded.append((bid, key, float(spend.tokens), spend.usd))
             except LedgerError as exc:
                 self._ledger_problem(exc)
-        if loaded:
-            self._to_loop(self._budgets_loaded, setup.book, loaded)
+        # Called back even with nothing read (ledger unusable): requests waiting in
+        # budgets_known go on with what is known.
+        self._to_loop(self._budgets_loaded, setup.book, loaded)
 
     def refresh_prices(self) -> None:
         """Load the saved price list, and fetch the router's when it is a day old; on its
@@ -522,7 +545,9 @@ class Accounting:
             return  # the config changed again meanwhile; a newer load follows
         for bid, key, tokens, usd in loaded:
             self.budgets.load(bid, key, tokens, usd)
-        self._budget_changed()
+        self._budgets_read.set()
+        if loaded:
+            self._budget_changed()
 
     def _team_polled(self, totals: list[tuple[str, str, float, float]]) -> None:
         for bid, key, tokens, usd in totals:
