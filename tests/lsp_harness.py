@@ -26,6 +26,31 @@ def _as_dict(value: Any) -> Any:
     return value
 
 
+def inline_capabilities() -> types.ClientCapabilities:
+    """VS Code's client capabilities plus inline completion (LSP 3.18)."""
+    caps = client_capabilities("visual-studio-code")
+    assert caps.text_document is not None
+    caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    return caps
+
+
+def inline_params(
+    uri: str, line: int, character: int, *, invoked: bool = True
+) -> types.InlineCompletionParams:
+    """An inline completion request at (line, character): invoked (the user asked for it)
+    or automatic (while typing)."""
+    kind = (
+        types.InlineCompletionTriggerKind.Invoked
+        if invoked
+        else types.InlineCompletionTriggerKind.Automatic
+    )
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
 class Session:
     """A running server plus what it sent us."""
 
@@ -59,6 +84,39 @@ class Session:
                 )
             )
         )
+
+    def insert(self, uri: str, version: int, line: int, character: int, text: str) -> None:
+        """``didChange`` to ``version``: ``text`` typed at (line, character)."""
+        at = types.Position(line=line, character=character)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)
+                ],
+            )
+        )
+
+    async def inline(
+        self,
+        uri: str,
+        line: int,
+        character: int,
+        *,
+        invoked: bool = True,
+        msg_id: str | None = None,
+    ) -> types.InlineCompletionList | None:
+        """``textDocument/inlineCompletion`` (``msg_id``: the request's id, to cancel it by);
+        a bare list of items is answered as the list it stands for."""
+        result = await self.client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION,
+            inline_params(uri, line, character, invoked=invoked),
+            msg_id=msg_id,
+        )
+        if isinstance(result, list):
+            return types.InlineCompletionList(items=result)
+        answer: types.InlineCompletionList | None = result
+        return answer
 
 
 @asynccontextmanager

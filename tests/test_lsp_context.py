@@ -14,8 +14,8 @@ import pytest
 from lsprotocol import types
 
 from .hf_server import HFTestServer
-from .lsp_harness import Session, _as_dict, running_server
-from .test_lsp_inline_completion import generation_requests, inline, inline_caps
+from .lsp_harness import Session, _as_dict, inline_capabilities, running_server
+from .test_lsp_inline_completion import generation_requests
 
 GEOMETRY = '''"""Geometry helpers."""
 import math
@@ -75,7 +75,7 @@ def fim_server(
     return running_server(
         cwd=tmp_path,
         root=root,
-        capabilities=inline_caps(),
+        capabilities=inline_capabilities(),
         init_options={"config": config(hf, model), **init_options},
     )
 
@@ -108,7 +108,7 @@ async def test_imported_definition_reaches_the_fim_prompt_and_the_inspector_agre
     async with fim_server(hf_server, tmp_path, root, model) as session:
         session.open(uri, MAIN)
         answer = await inspect(session, uri, 4, 20)
-        result = await inline(session, 4, 20, uri=uri)
+        result = await session.inline(uri, 4, 20)
         assert result is not None and result.items[0].insert_text == "p, q)"
         (request,) = generation_requests(hf_server)
         sent = request.json["inputs"]
@@ -152,7 +152,7 @@ async def test_context_off_in_settings_sends_the_plain_prompt(
         session.open(uri, MAIN)
         answer = await inspect(session, uri, 4, 20)
         assert answer["snippets"] == [] and "off" in answer["reason"]
-        await inline(session, 4, 20, uri=uri)
+        await session.inline(uri, 4, 20)
         (request,) = generation_requests(hf_server)
         assert request.json["inputs"].startswith("<fim_prefix>from geometry import")
         assert answer["prompt"] == request.json["inputs"]

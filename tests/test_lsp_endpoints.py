@@ -15,8 +15,7 @@ from lsprotocol import types
 
 from .endpoints_server import DEFAULT_NAMESPACE, EndpointsEmulator
 from .hf_server import HFTestServer
-from .lsp_harness import Session, _as_dict, running_server
-from .test_lsp_inline_completion import inline, inline_caps
+from .lsp_harness import Session, _as_dict, inline_capabilities, running_server
 
 URI = "file:///work/demo.py"
 TEXT = "def add(a, b):\n    \n"
@@ -53,7 +52,7 @@ async def session_for(
         return queue.pop(0) if queue else None
 
     async with running_server(cwd=tmp_path, env=env, init_options={"config": config(**extra)},
-                              capabilities=inline_caps(), message_answer=answer) as session:
+                              capabilities=inline_capabilities(), message_answer=answer) as session:
         yield session, asked
 
 
@@ -85,7 +84,7 @@ async def test_paused_endpoint_shown_then_resumed_with_one_click(
         assert not any(v.endswith("/resume") for v in emulator.verbs())  # not before the click
 
         session.open(URI, TEXT)
-        result = await inline(session, 1, 4, invoked=True)
+        result = await session.inline(URI, 1, 4, invoked=True)
         assert result is not None and [i.insert_text for i in result.items] == ["return a + b"]
         (question,) = asked
         assert question.message == QUESTION
@@ -108,12 +107,12 @@ async def test_not_now_never_resumes(
         session, asked,
     ):
         session.open(URI, TEXT)
-        result = await inline(session, 1, 4, invoked=True)
+        result = await session.inline(URI, 1, 4, invoked=True)
         assert result is not None and len(result.items) == 0
         assert len(asked) == 1
         # Automatic requests after "Not now" stay quiet: no second question.
         for _ in range(3):
-            quiet = await inline(session, 1, 4, invoked=False)
+            quiet = await session.inline(URI, 1, 4, invoked=False)
             assert quiet is not None and len(quiet.items) == 0
         assert len(asked) == 1
         # An explicit request asks again.
@@ -138,7 +137,7 @@ async def test_automatic_request_prompts_without_waiting_and_resume_follows(
     async with session_for(emulator, tmp_path, answers=["Resume"]) as (session, asked):
         session.open(URI, TEXT)
         started = time.monotonic()
-        result = await inline(session, 1, 4, invoked=False)
+        result = await session.inline(URI, 1, 4, invoked=False)
         assert result is not None and len(result.items) == 0
         assert time.monotonic() - started < 2.0
         await session.wait_for(lambda: emulator.get("my-coder").state == "running", 10,
@@ -146,7 +145,7 @@ async def test_automatic_request_prompts_without_waiting_and_resume_follows(
         await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 10,
                                "running status")
         assert len(asked) == 1
-        later = await inline(session, 1, 4, invoked=False)
+        later = await session.inline(URI, 1, 4, invoked=False)
         assert later is not None and [i.insert_text for i in later.items] == ["return a + b"]
 
 
@@ -159,14 +158,14 @@ async def test_scaled_to_zero_automatic_is_empty_while_waking(
         await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
         session.open(URI, TEXT)
         started = time.monotonic()
-        result = await inline(session, 1, 4, invoked=False)
+        result = await session.inline(URI, 1, 4, invoked=False)
         assert result is not None and len(result.items) == 0
         assert time.monotonic() - started < 1.0  # not held for the cold start
         await session.wait_for_status("loading")
         await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 10,
                                "running")
         assert "initializing" in endpoint_states(session)
-        later = await inline(session, 1, 4, invoked=False)
+        later = await session.inline(URI, 1, 4, invoked=False)
         assert later is not None and [i.insert_text for i in later.items] == ["return a + b"]
         assert asked == []
 
@@ -179,7 +178,7 @@ async def test_scaled_to_zero_invoked_waits_with_progress_in_one_request(
     async with session_for(emulator, tmp_path) as (session, _):
         await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
         session.open(URI, TEXT)
-        result = await inline(session, 1, 4, invoked=True)
+        result = await session.inline(URI, 1, 4, invoked=True)
         assert result is not None and [i.insert_text for i in result.items] == ["return a + b"]
         posts = [r for r in hf_server.requests
                  if r.method == "POST" and r.path.startswith("/endpoints/")]
@@ -207,7 +206,7 @@ async def warm_start(
         started = time.monotonic()
         empties: list[Any] = []
         while True:
-            result = await inline(session, 1, 4, invoked=False)
+            result = await session.inline(URI, 1, 4, invoked=False)
             if result is not None and result.items:
                 break
             empties.append(result)

@@ -12,16 +12,9 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import client_capabilities
 
 from .hf_server import HFTestServer
-from .lsp_harness import Session, running_server
+from .lsp_harness import inline_capabilities, running_server
 
 URI = "file:///work/demo.py"
-
-
-def inline_caps() -> types.ClientCapabilities:
-    caps = client_capabilities("visual-studio-code")
-    assert caps.text_document is not None
-    caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
-    return caps
 
 
 def config_for(hf: HFTestServer, **options: Any) -> dict[str, Any]:
@@ -41,48 +34,9 @@ def generation_requests(hf: HFTestServer) -> list[Any]:
     return [r for r in hf.requests if r.path in ("/generate", "/generate_stream", "/")]
 
 
-async def inline(
-    session: Session,
-    line: int,
-    character: int,
-    *,
-    invoked: bool = True,
-    uri: str = URI,
-) -> types.InlineCompletionList | None:
-    kind = (
-        types.InlineCompletionTriggerKind.Invoked
-        if invoked
-        else types.InlineCompletionTriggerKind.Automatic
-    )
-    result = await session.client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(trigger_kind=kind),
-        )
-    )
-    if isinstance(result, list):
-        return types.InlineCompletionList(items=result)
-    return result
-
-
-def change(session: Session, version: int, line: int, char: int, text: str, uri: str = URI) -> None:
-    session.client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(types.Position(line, char), types.Position(line, char)),
-                    text=text,
-                )
-            ],
-        )
-    )
-
-
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, Any]:
-    return {"cwd": tmp_path, "capabilities": inline_caps()}
+    return {"cwd": tmp_path, "capabilities": inline_capabilities()}
 
 
 async def test_advertises_inline_completion(
@@ -100,7 +54,7 @@ async def test_fim_prompt_and_suggestion(
     hf_server.script(reply="return a + b<|endoftext|>ignored")
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def add(a, b):\n    \n\nprint(add(1, 2))\n")
-        result = await inline(s, 1, 4)
+        result = await s.inline(URI, 1, 4)
         assert result is not None and len(result.items) == 1
         item = result.items[0]
         assert item.insert_text == "return a + b"
@@ -120,7 +74,7 @@ async def test_unicode_crlf_and_auto_closed_bracket(
     text = "# 日本語 😀 comment\r\nvalue = f()\r\nprint(value)\r\n"
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, text)
-        result = await inline(s, 1, 10)  # between "(" and ")"
+        result = await s.inline(URI, 1, 10)  # between "(" and ")"
         assert result is not None and len(result.items) == 1
         item = result.items[0]
         assert isinstance(item.insert_text, str) and item.range is not None
@@ -143,7 +97,7 @@ async def test_special_tokens_only_gives_nothing(
     hf_server.script(reply="<|endoftext|>")
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "x = 1\n")
-        result = await inline(s, 1, 0)
+        result = await s.inline(URI, 1, 0)
         assert result is not None and result.items == ()
 
 
@@ -155,8 +109,8 @@ async def test_burst_of_automatic_requests_makes_one_upstream_call(
         s.open(URI, "def f():\n    \n")
         pending = []
         for index in range(8):
-            change(s, index + 2, 1, 4 + index, "x")
-            pending.append(asyncio.ensure_future(inline(s, 1, 5 + index, invoked=False)))
+            s.insert(URI, index + 2, 1, 4 + index, "x")
+            pending.append(asyncio.ensure_future(s.inline(URI, 1, 5 + index, invoked=False)))
             await asyncio.sleep(0.02)
         results = await asyncio.gather(*pending)
         assert all(r is not None and r.items == () for r in results[:-1])
@@ -170,21 +124,9 @@ async def test_cancel_aborts_the_upstream_call(
     hf_server.script(reply="slow", delay_s=5)
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def f():\n    \n")
-        protocol = s.client.protocol
-        params = types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=URI),
-            position=types.Position(1, 4),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-        future = asyncio.ensure_future(
-            protocol.send_request_async(
-                types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
-            )
-        )
+        future = asyncio.ensure_future(s.inline(URI, 1, 4, msg_id="cancel-me"))
         await s.wait_for(lambda: len(generation_requests(hf_server)) == 1, 5, "upstream request")
-        protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
+        s.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
         with pytest.raises((JsonRpcException, asyncio.CancelledError)):
             await asyncio.wait_for(future, 5)
         assert await hf_server.wait_for_disconnect(3.0)
@@ -196,11 +138,11 @@ async def test_typing_along_a_suggestion_needs_no_upstream_call(
     hf_server.script(reply="return a + b")
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def add(a, b):\n    \n")
-        first = await inline(s, 1, 4, invoked=False)
+        first = await s.inline(URI, 1, 4, invoked=False)
         assert first is not None and first.items[0].insert_text == "return a + b"
         for index, ch in enumerate("ret"):
-            change(s, index + 2, 1, 4 + index, ch)
-            result = await inline(s, 1, 5 + index, invoked=False)
+            s.insert(URI, index + 2, 1, 4 + index, ch)
+            result = await s.inline(URI, 1, 5 + index, invoked=False)
             assert result is not None and len(result.items) == 1
             assert result.items[0].insert_text == "return a + b"[index + 1 :]
             assert result.items[0].range is not None
@@ -217,16 +159,16 @@ async def test_same_state_after_typing_along_gets_the_same_answer_without_a_call
     hf_server.script(reply="turn a * b")
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def add(a, b):\n    \n")
-        first = await inline(s, 1, 4, invoked=False)
+        first = await s.inline(URI, 1, 4, invoked=False)
         assert first is not None and first.items[0].insert_text == "return a + b"
-        change(s, 2, 1, 4, "re")
+        s.insert(URI, 2, 1, 4, "re")
         for invoked in (False, True, True):
-            result = await inline(s, 1, 6, invoked=invoked)
+            result = await s.inline(URI, 1, 6, invoked=invoked)
             assert result is not None and [i.insert_text for i in result.items] == ["turn a + b"]
         assert len(generation_requests(hf_server)) == 1
         # Edited elsewhere: no longer the same state, so it is asked again.
-        change(s, 3, 0, 0, "# sum\n")
-        result = await inline(s, 2, 6)
+        s.insert(URI, 3, 0, 0, "# sum\n")
+        result = await s.inline(URI, 2, 6)
         assert result is not None and result.items[0].insert_text == "turn a * b"
         assert len(generation_requests(hf_server)) == 2
 
@@ -238,7 +180,7 @@ async def test_identical_requests_are_cached(
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def f():\n    \n")
         for _ in range(3):
-            result = await inline(s, 1, 4)
+            result = await s.inline(URI, 1, 4)
             assert result is not None and result.items[0].insert_text == "pass"
         assert len(generation_requests(hf_server)) == 1
 
@@ -253,7 +195,7 @@ async def test_loading_model_answers_automatic_requests_at_once(
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def f():\n    \n")
         started = asyncio.get_running_loop().time()
-        result = await inline(s, 1, 4, invoked=False)
+        result = await s.inline(URI, 1, 4, invoked=False)
         assert result is not None and result.items == ()
         assert asyncio.get_running_loop().time() - started < 3
         status = await s.wait_for_status("loading")
@@ -262,7 +204,7 @@ async def test_loading_model_answers_automatic_requests_at_once(
         assert s.statuses[-1]["state"] == "loading"  # still warming up, not an error
         # While it loads, automatic requests don't even reach upstream.
         before = len(generation_requests(hf_server))
-        result = await inline(s, 1, 4, invoked=False)
+        result = await s.inline(URI, 1, 4, invoked=False)
         assert result is not None and result.items == ()
         assert len(generation_requests(hf_server)) == before
 
@@ -273,7 +215,7 @@ async def test_accept_is_counted_per_model(
     hf_server.script(reply="pass")
     async with running_server(**server_env, init_options={"config": config_for(hf_server)}) as s:
         s.open(URI, "def f():\n    \n")
-        result = await inline(s, 1, 4)
+        result = await s.inline(URI, 1, 4)
         assert result is not None and result.items[0].command is not None
         command = result.items[0].command
         accepted = await s.client.workspace_execute_command_async(
@@ -294,7 +236,7 @@ async def test_toggle_disables_autocomplete(
         )
         assert toggled == {"enabled": False}
         await s.wait_for_status("disabled")
-        result = await inline(s, 1, 4)
+        result = await s.inline(URI, 1, 4)
         assert result is not None and result.items == ()
         assert generation_requests(hf_server) == []
 
@@ -319,7 +261,9 @@ async def test_completion_fallback_for_clients_without_inline(
         assert isinstance(item.text_edit, types.TextEdit)
         assert item.text_edit.new_text == "return a + b"
         assert item.text_edit.range == types.Range(types.Position(1, 4), types.Position(1, 7))
-    async with running_server(cwd=tmp_path, capabilities=inline_caps(), init_options=init) as s:
+    async with running_server(
+        cwd=tmp_path, capabilities=inline_capabilities(), init_options=init
+    ) as s:
         s.open(URI, "def add(a, b):\n    ret\n")
         result = await s.client.text_document_completion_async(
             types.CompletionParams(

@@ -13,8 +13,7 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from .hf_server import HFTestServer
-from .lsp_harness import running_server
-from .test_lsp_inline_completion import inline, inline_caps
+from .lsp_harness import inline_capabilities, running_server
 
 URI = "file:///work/demo.py"
 TEXT = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
@@ -41,13 +40,13 @@ async def test_ghost_text_goes_to_the_provider_serving_text_generation(
     }})
     hf_server.script(reply="return a + b")
     async with running_server(
-        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_caps(),
+        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_capabilities(),
         init_options={"config": router_config("bigcode/starcoder2-15b")},
     ) as session:
         session.open(URI, TEXT)
-        result = await inline(session, 1, 4)
+        result = await session.inline(URI, 1, 4)
         assert result is not None and [i.insert_text for i in result.items] == ["return a + b"]
-        await inline(session, 1, 4, invoked=True, uri=URI)  # cached: no new request
+        await session.inline(URI, 1, 4, invoked=True)  # cached: no new request
         posts = [r for r in hf_server.requests if r.method == "POST"]
         assert [r.path for r in posts] == ["/featherless-ai/v1/completions"]
         assert posts[0].json["prompt"].startswith("<fim_prefix>def add(a, b):")
@@ -62,12 +61,12 @@ async def test_no_raw_prompt_route_is_told_once_and_never_becomes_chat(
         "novita": {"status": "live", "providerId": "q/480b", "task": "conversational"},
     }})
     async with running_server(
-        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_caps(),
+        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_capabilities(),
         init_options={"config": router_config("Qwen/Qwen3-Coder-480B-A35B-Instruct")},
     ) as session:
         session.open(URI, TEXT)
         for _ in range(3):
-            result = await inline(session, 1, 4)
+            result = await session.inline(URI, 1, 4)
             assert result is None or not result.items
         await session.wait_for(lambda: bool(session.client.messages), 5, "a message")
         said = [m.message for m in session.client.messages]
@@ -84,11 +83,11 @@ async def test_autocomplete_via_chat_is_the_explicit_opt_in(
     hf_server.script(reply="```python\nreturn a + b\n```")
     config = router_config("Qwen/Qwen3-Coder-480B-A35B-Instruct", autocomplete={"via": "chat"})
     async with running_server(
-        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_caps(),
+        cwd=tmp_path, env=router_env(hf_server), capabilities=inline_capabilities(),
         init_options={"config": config},
     ) as session:
         session.open(URI, TEXT)
-        result = await inline(session, 1, 4)
+        result = await session.inline(URI, 1, 4)
         assert result is not None and [i.insert_text for i in result.items] == ["return a + b"]
         [post] = [r for r in hf_server.requests if r.method == "POST"]
         assert post.path == "/v1/chat/completions"
@@ -137,15 +136,15 @@ async def test_ghost_text_from_a_waking_endpoint_answers_at_once_and_says_waking
                           "roles": ["autocomplete"]}]}
     env = {"HTTP_PROXY": forward_proxy.url, "HF_TOKEN": "hf_endpointtest0123456789"}
     async with running_server(
-        cwd=tmp_path, env=env, capabilities=inline_caps(), init_options={"config": config},
+        cwd=tmp_path, env=env, capabilities=inline_capabilities(), init_options={"config": config},
     ) as session:
         session.open(URI, TEXT)
-        assert await inline(session, 1, 4)  # warm: detected as TGI through the proxy
+        assert await session.inline(URI, 1, 4)  # warm: detected as TGI through the proxy
         hf_server.script(status=503, body="")  # scaled to zero: its proxy answers 503
         other = "file:///work/other.py"
         session.open(other, "def sub(a, b):\n    \n")  # not an answer the cache holds
         started = asyncio.get_running_loop().time()
-        result = await inline(session, 1, 4, invoked=False, uri=other)
+        result = await session.inline(other, 1, 4, invoked=False)
         assert result is None or not result.items
         assert asyncio.get_running_loop().time() - started < 5  # not the 120 s wake-up
         await session.wait_for(

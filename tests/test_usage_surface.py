@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from lsprotocol import types
 from prometheus_client.parser import text_string_to_metric_families
 
 from bytebuddy_ls.usage.ledger import Ledger, LedgerRow
@@ -205,16 +204,8 @@ async def test_a_used_up_budget_pauses_autocomplete(tmp_path: Path, hf_server: A
         # Asked at once: the request waits for the ledger's earlier spend to be read.
         uri = (tmp_path / "a.py").as_uri()
         session.open(uri, "def add(a, b):\n    ")
-        result = await session.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=1, character=4),
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                ),
-            )
-        )
-        assert not (result.items if isinstance(result, types.InlineCompletionList) else result)
+        result = await session.inline(uri, 1, 4)
+        assert result is None or not result.items
         assert not [r for r in hf_server.requests if r.method == "POST"]  # nothing was asked
         paused = await session.wait_for_status("disabled")
         assert "autocomplete is paused until tomorrow" in paused["message"]
