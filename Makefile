@@ -65,7 +65,7 @@ test-vscode:
 test: lint test-python test-neovim test-vscode
 
 bench: install
-	@for b in bench/*.py; do case $$b in bench/soak.py|bench/quality.py) continue;; esac; \
+	@for b in bench/*.py; do case $$b in bench/soak.py|bench/quality.py|bench/_*) continue;; esac; \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 # Completion quality on real code (bench/quality.py): 300 holes from each of the Python

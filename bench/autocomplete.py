@@ -25,10 +25,9 @@ from typing import Any
 
 import httpx
 from lsprotocol import types
-from pytest_lsp import client_capabilities
-from pytest_lsp.client import make_test_lsp_client
 
-ROOT = Path(__file__).resolve().parent.parent
+from _lsp import Session, hf_process, lsp_server, overhead_rounds, pct, tgi_config
+
 URI = "file:///bench/demo.py"
 TARGETS = {
     "overhead_p50_ms": 3.0,
@@ -76,94 +75,10 @@ def cold_start(command: list[str], workdir: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def start_hf_server(workdir: Path) -> tuple[asyncio.subprocess.Process, str]:
-    port_file = workdir / "hf.port"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "tests" / "hf_server.py"),
-        "--port",
-        "0",
-        "--port-file",
-        str(port_file),
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        if port_file.exists():
-            return process, f"http://127.0.0.1:{port_file.read_text().strip()}"
-        await asyncio.sleep(0.05)
-    raise RuntimeError("hf_server did not start")
-
-
-class Lsp:
-    def __init__(self, command: list[str], workdir: Path, init: dict[str, Any] | None) -> None:
-        self.command, self.workdir, self.init = command, workdir, init
-        self.client = make_test_lsp_client()
-
-    async def start(self) -> float:
-        env = {**os.environ, "HOME": str(self.workdir)}
-        started = time.perf_counter()
-        await self.client.start_io(*self.command, env=env, cwd=str(self.workdir))
-        caps = client_capabilities("visual-studio-code")
-        assert caps.text_document is not None
-        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
-        await self.client.initialize_session(
-            types.InitializeParams(
-                capabilities=caps, root_uri=self.workdir.as_uri(), initialization_options=self.init
-            )
-        )
-        return time.perf_counter() - started
-
-    @property
-    def pid(self) -> int:
-        server = self.client._server
-        assert server is not None
-        return int(server.pid)
-
-    async def stop(self) -> None:
-        try:
-            await asyncio.wait_for(self.client.shutdown_session(), 10)
-        except Exception:
-            await self.client.stop()
-
-    def open(self, text: str, uri: str = URI) -> None:
-        self.client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
-            )
-        )
-
-    def type_at(self, version: int, line: int, char: int, text: str, uri: str = URI) -> None:
-        at = types.Position(line, char)
-        self.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                [types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)],
-            )
-        )
-
-    def inline(
-        self, line: int, char: int, *, invoked: bool, uri: str = URI, msg_id: str | None = None
-    ) -> Any:
-        kind = (
-            types.InlineCompletionTriggerKind.Invoked
-            if invoked
-            else types.InlineCompletionTriggerKind.Automatic
-        )
-        params = types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line, char),
-            context=types.InlineCompletionContext(trigger_kind=kind),
-        )
-        return asyncio.ensure_future(
-            self.client.protocol.send_request_async(
-                types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id
-            )
-        )
+def server_pid(session: Session) -> int:
+    server = session.client._server
+    assert server is not None
+    return int(server.pid)
 
 
 async def upstream_count(http: httpx.AsyncClient, base: str) -> int:
@@ -178,77 +93,44 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cold_start_figures(workdir: Path, runs: int) -> dict[str, Any]:
+    """Cold start, ours vs a bare pygls server: spawn to initialize answered."""
+    bare = workdir / "bare_server.py"
+    bare.write_text(BARE_SERVER)
+    # Alternate the two so a change in the machine's load hits both alike.
+    ours, plain = [], []
+    for _ in range(runs):
+        ours.append(cold_start([sys.executable, "-m", "bytebuddy_ls"], workdir))
+        plain.append(cold_start([sys.executable, str(bare)], workdir))
+    ours_wall, ours_cpu = (statistics.median(x) for x in zip(*ours, strict=True))
+    bare_wall, bare_cpu = (statistics.median(x) for x in zip(*plain, strict=True))
+    return {
+        "cold_start_ms": round(ours_wall * 1000, 1),
+        "cold_start_bare_pygls_ms": round(bare_wall * 1000, 1),
+        "cold_start_cpu_ms": round(ours_cpu * 1000, 1),
+        "cold_start_bare_pygls_cpu_ms": round(bare_cpu * 1000, 1),
+        # CPU time is what start-up costs; wall time swings with the machine's load.
+        "cold_start_ratio": round(ours_cpu / bare_cpu, 2),
+        "cold_start_wall_ratio": round(ours_wall / bare_wall, 2),
+    }
+
+
 async def main(quick: bool) -> dict[str, Any]:
     rounds = 60 if quick else 200
     many = 300 if quick else 1000
     figures: dict[str, Any] = {"quick": quick}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        hf, base = await start_hf_server(workdir)
-        http = httpx.AsyncClient(timeout=10)
-        try:
-            await http.post(f"{base}/_test/script", json={"reply": "total += 1"})
-            config = {
-                "models": [
-                    {
-                        "name": "fim",
-                        "provider": "huggingface-tgi",
-                        "model": "bigcode/starcoder2-3b",
-                        "apiBase": base,
-                        "apiKey": "bench-key",
-                        "roles": ["autocomplete"],
-                    }
-                ]
-            }
-            init = {"config": config, "autocomplete": {"debounceMs": 75}}
-
-            # Cold start, ours vs a bare pygls server: spawn to initialize answered.
-            bare = workdir / "bare_server.py"
-            bare.write_text(BARE_SERVER)
-            runs = 5 if quick else 11
-            # Alternate the two so a change in the machine's load hits both alike.
-            ours, plain = [], []
-            for _ in range(runs):
-                ours.append(cold_start([sys.executable, "-m", "bytebuddy_ls"], workdir))
-                plain.append(cold_start([sys.executable, str(bare)], workdir))
-            ours_wall, ours_cpu = (statistics.median(x) for x in zip(*ours, strict=True))
-            bare_wall, bare_cpu = (statistics.median(x) for x in zip(*plain, strict=True))
-            figures.update(
-                cold_start_ms=round(ours_wall * 1000, 1),
-                cold_start_bare_pygls_ms=round(bare_wall * 1000, 1),
-                cold_start_cpu_ms=round(ours_cpu * 1000, 1),
-                cold_start_bare_pygls_cpu_ms=round(bare_cpu * 1000, 1),
-                # CPU time is what start-up costs; wall time swings with the machine's load.
-                cold_start_ratio=round(ours_cpu / bare_cpu, 2),
-                cold_start_wall_ratio=round(ours_wall / bare_wall, 2),
-            )
-
-            lsp = Lsp([sys.executable, "-m", "bytebuddy_ls"], workdir, init)
-            await lsp.start()
-            try:
-                # Round trips through the server, each a cache miss (the document changes
-                # every time), alternating with a direct HTTP call of the same kind to the
-                # same upstream: the difference is the server's overhead, measured under
-                # the same load.
-                lsp.open("def f():\n    \n")
-                version, via_lsp, direct = 1, [], []
-                for i in range(rounds):
-                    started = time.perf_counter()
-                    reply = await http.post(
-                        f"{base}/generate",
-                        json={
-                            "inputs": f"<fim_prefix>x{i}<fim_suffix><fim_middle>",
-                            "parameters": {"max_new_tokens": 48},
-                        },
-                    )
-                    reply.raise_for_status()
-                    direct.append((time.perf_counter() - started) * 1000)
-                    version += 1
-                    lsp.type_at(version, 1, 4 + i, "x")
-                    started = time.perf_counter()
-                    result = await lsp.inline(1, 5 + i, invoked=True)
-                    via_lsp.append((time.perf_counter() - started) * 1000)
-                    assert result is not None and result.items, "no suggestion"
+        async with hf_process(workdir, reply="total += 1") as (base, http):
+            figures.update(cold_start_figures(workdir, 5 if quick else 11))
+            init = {"config": tgi_config(base), "autocomplete": {"debounceMs": 75}}
+            async with lsp_server(workdir, init) as lsp:
+                # Round trips through the server against direct HTTP calls of the same kind
+                # to the same upstream: the difference is the server's overhead.
+                lsp.open(URI, "def f():\n    \n")
+                direct, via_lsp = await overhead_rounds(
+                    lsp, http, base, uri=URI, line=1, column=4, typed=lambda i: "x", rounds=rounds
+                )
                 direct_p50, direct_p95 = pct(direct, 0.5), pct(direct, 0.95)
                 lsp_p50, lsp_p95 = pct(via_lsp, 0.5), pct(via_lsp, 0.95)
                 figures.update(
@@ -271,42 +153,42 @@ async def main(quick: bool) -> dict[str, Any]:
                     ("burst_upstream_calls_cancelling", True),
                 ):
                     uri = f"file:///bench/burst_{label}.py"
-                    lsp.open(f"def g_{cancel}():\n    \n", uri)  # distinct: no cache hits
+                    lsp.open(uri, f"def g_{cancel}():\n    \n")  # distinct: no cache hits
                     before = await upstream_count(http, base)
                     pending: list[tuple[str, Any]] = []
                     for i in range(20):
-                        lsp.type_at(i + 2, 1, 4 + i, "y", uri)
+                        lsp.insert(uri, i + 2, 1, 4 + i, "y")
                         if cancel and pending:
                             lsp.client.protocol.notify(
                                 types.CANCEL_REQUEST, types.CancelParams(id=pending[-1][0])
                             )
                         msg_id = f"{label}-{i}"
-                        pending.append(
-                            (msg_id, lsp.inline(1, 5 + i, invoked=False, uri=uri, msg_id=msg_id))
-                        )
+                        request = lsp.inline(uri, 1, 5 + i, invoked=False, msg_id=msg_id)
+                        pending.append((msg_id, asyncio.ensure_future(request)))
                         await asyncio.sleep(0.03)
                     await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
                     figures[label] = await upstream_count(http, base) - before
 
                 # Typing three characters along a shown suggestion.
                 uri = "file:///bench/ahead.py"
-                lsp.open("def h():\n    \n", uri)
-                first = await lsp.inline(1, 4, invoked=False, uri=uri)
+                lsp.open(uri, "def h():\n    \n")
+                first = await lsp.inline(uri, 1, 4, invoked=False)
+                assert first is not None and first.items, "no suggestion"
                 text = first.items[0].insert_text
                 before = await upstream_count(http, base)
                 for i, ch in enumerate(text[:3]):
-                    lsp.type_at(i + 2, 1, 4 + i, ch, uri)
-                    result = await lsp.inline(1, 5 + i, invoked=False, uri=uri)
-                    assert result.items and result.items[0].insert_text == text[i + 1 :]
+                    lsp.insert(uri, i + 2, 1, 4 + i, ch)
+                    result = await lsp.inline(uri, 1, 5 + i, invoked=False)
+                    assert result and result.items and result.items[0].insert_text == text[i + 1 :]
                 figures["typed_ahead_upstream_calls"] = await upstream_count(http, base) - before
 
                 # RSS after many requests.
                 uri = "file:///bench/many.py"
-                lsp.open("def k():\n    \n", uri)
+                lsp.open(uri, "def k():\n    \n")
                 for i in range(many):
-                    lsp.type_at(i + 2, 1, 4 + i % 50, "z", uri)
-                    await lsp.inline(1, 5 + i % 50, invoked=True, uri=uri)
-                figures[f"rss_mb_after_{many}"] = round(rss_mb(lsp.pid), 1)
+                    lsp.insert(uri, i + 2, 1, 4 + i % 50, "z")
+                    await lsp.inline(uri, 1, 5 + i % 50)
+                figures[f"rss_mb_after_{many}"] = round(rss_mb(server_pid(lsp)), 1)
                 figures["rss_mb_after_1000"] = figures[f"rss_mb_after_{many}"]
 
                 # A 5 MB file: edit + completion, each a cache miss.
@@ -314,22 +196,16 @@ async def main(quick: bool) -> dict[str, Any]:
                 big = "def big():\n" + line * (5_000_000 // len(line)) + "\n"
                 middle = big.count("\n") // 2
                 uri = "file:///bench/big.py"
-                lsp.open(big, uri)
+                lsp.open(uri, big)
                 timings = []
                 for i in range(rounds // 2):
                     started = time.perf_counter()
-                    lsp.type_at(i + 2, middle, i, "q", uri)
-                    result = await lsp.inline(middle, i + 1, invoked=True, uri=uri)
+                    lsp.insert(uri, i + 2, middle, i, "q")
+                    await lsp.inline(uri, middle, i + 1)
                     timings.append((time.perf_counter() - started) * 1000)
                 figures["big_file_mb"] = round(len(big) / 1e6, 1)
                 figures["big_file_edit_completion_p50_ms"] = round(pct(timings, 0.5), 2)
                 figures["big_file_edit_completion_p95_ms"] = round(pct(timings, 0.95), 2)
-            finally:
-                await lsp.stop()
-        finally:
-            await http.aclose()
-            hf.terminate()
-            await hf.wait()
     figures["targets"] = TARGETS
     figures["met"] = {
         key: (figures[key] <= target) for key, target in TARGETS.items() if key in figures

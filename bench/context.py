@@ -29,13 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "server"))
 
-from autocomplete import Lsp, pct, start_hf_server  # noqa: E402
+from _lsp import hf_process, lsp_server, overhead_rounds, pct, tgi_config  # noqa: E402
 
 TARGETS = {"query_p50_ms": 20.0, "autocomplete_context_overhead_p50_ms": 3.0}
 
@@ -167,54 +165,28 @@ async def autocomplete_figures(rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "geometry.py").write_text(GEOMETRY)
-        hf, base = await start_hf_server(workdir)
-        http = httpx.AsyncClient(timeout=10)
-        try:
-            await http.post(f"{base}/_test/script", json={"reply": "p, q)"})
-            config = {
-                "models": [
-                    {
-                        "name": "fim",
-                        "provider": "huggingface-tgi",
-                        "model": "bigcode/starcoder2-3b",
-                        "apiBase": base,
-                        "roles": ["autocomplete"],
-                    }
-                ],
-                "context": {"index": False},  # the cheap context only: what autocomplete uses
-            }
-            lsp = Lsp([sys.executable, "-m", "bytebuddy_ls"], workdir, {"config": config})
-            await lsp.start()
-            try:
+        async with hf_process(workdir, reply="p, q)") as (base, http):
+            # The cheap context only: what autocomplete uses.
+            config = tgi_config(base, context={"index": False})
+            async with lsp_server(workdir, {"config": config}) as lsp:
                 for tab in range(5):
                     body = "\n".join(
                         f"def helper_{tab}_{i}(value):\n    return value * {i}\n" for i in range(60)
                     )
-                    lsp.open(body, (workdir / f"tab{tab}.py").as_uri())
+                    lsp.open((workdir / f"tab{tab}.py").as_uri(), body)
                 uri = (workdir / "main.py").as_uri()
-                lsp.open("from geometry import distance, Point\n\n\ndef far(p, q):\n    ", uri)
-                # Interleaved, so both see the same machine load.
-                direct, via_lsp = [], []
+                lsp.open(uri, "from geometry import distance, Point\n\n\ndef far(p, q):\n    ")
                 text = "return distance("
-                version = 1
-                for i in range(rounds):
-                    started = time.perf_counter()
-                    reply = await http.post(
-                        f"{base}/generate",
-                        json={
-                            "inputs": f"<fim_prefix>x{i}<fim_suffix><fim_middle>",
-                            "parameters": {"max_new_tokens": 48},
-                        },
-                    )
-                    reply.raise_for_status()
-                    direct.append((time.perf_counter() - started) * 1000)
-                    version += 1
-                    ch = text[i] if i < len(text) else " "
-                    lsp.type_at(version, 4, 4 + i, ch, uri)
-                    started = time.perf_counter()
-                    result = await lsp.inline(4, 5 + i, invoked=True, uri=uri)
-                    via_lsp.append((time.perf_counter() - started) * 1000)
-                    assert result is not None and result.items, "no suggestion"
+                direct, via_lsp = await overhead_rounds(
+                    lsp,
+                    http,
+                    base,
+                    uri=uri,
+                    line=4,
+                    column=4,
+                    typed=lambda i: text[i] if i < len(text) else " ",
+                    rounds=rounds,
+                )
                 recorded = (await http.get(f"{base}/_test/requests")).json()
                 prompts = [
                     r["json"]["inputs"]
@@ -222,12 +194,6 @@ async def autocomplete_figures(rounds: int) -> dict[str, Any]:
                     if r["path"] == "/generate" and "<file_sep>" in r["json"]["inputs"]
                 ]
                 with_context = sum("<file_sep>geometry.py\n" in p for p in prompts)
-            finally:
-                await lsp.stop()
-        finally:
-            await http.aclose()
-            hf.terminate()
-            await hf.wait()
     direct_p50, lsp_p50 = pct(direct, 0.5), pct(via_lsp, 0.5)
     return {
         "autocomplete_context_direct_http_p50_ms": round(direct_p50, 2),

@@ -33,22 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lsprotocol import types  # noqa: E402
 from tests.endpoints_server import DEFAULT_NAMESPACE, EndpointsEmulator  # noqa: E402
 from tests.hf_server import HFTestServer  # noqa: E402
-from tests.lsp_harness import running_server  # noqa: E402
+from tests.lsp_harness import inline_capabilities, running_server  # noqa: E402
 
 URI = "file:///bench/demo.py"
 TEXT = "def add(a, b):\n    \n"
-
-
-def capabilities() -> types.ClientCapabilities:
-    from pytest_lsp import client_capabilities
-
-    caps = client_capabilities("visual-studio-code")
-    assert caps.text_document is not None
-    caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
-    return caps
 
 
 async def one_run(warmup: str, cold_start: float, think: float) -> dict[str, Any]:
@@ -69,25 +59,15 @@ async def one_run(warmup: str, cold_start: float, think: float) -> dict[str, Any
     try:
         with tempfile.TemporaryDirectory() as tmp:
             async with running_server(cwd=Path(tmp), env=env, init_options={"config": config},
-                                      capabilities=capabilities()) as session:
+                                      capabilities=inline_capabilities()) as session:
                 session.open(URI, TEXT)
                 await asyncio.sleep(think)
                 before = len([r for r in hf.requests if r.method == "POST"])
                 started = time.monotonic()
                 empties = 0
                 while True:
-                    result = await session.client.text_document_inline_completion_async(
-                        types.InlineCompletionParams(
-                            text_document=types.TextDocumentIdentifier(uri=URI),
-                            position=types.Position(line=1, character=4),
-                            context=types.InlineCompletionContext(
-                                trigger_kind=types.InlineCompletionTriggerKind.Automatic
-                            ),
-                        )
-                    )
-                    listed = isinstance(result, types.InlineCompletionList)
-                    items = result.items if listed else result
-                    if items:
+                    result = await session.inline(URI, 1, 4, invoked=False)
+                    if result is not None and result.items:
                         break
                     empties += 1
                     if time.monotonic() - started > cold_start * 10 + 30:

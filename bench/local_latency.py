@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import sysconfig
 import tempfile
 import time
@@ -32,12 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lsprotocol import types
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.lsp_harness import Session, running_server  # noqa: E402
+from _lsp import pct, running_server
 
 TARGETS_P50_MS = {"gemma-3-270m": 250.0, "qwen2.5-coder-1.5b": 1000.0}
 SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
@@ -45,32 +40,11 @@ SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
 TYPED_FROM = "            value, end = scan_once(s, end)"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
-
-
-def position_of(text: str, offset: int) -> types.Position:
-    """LSP position of ``offset`` (the source is ASCII: code points are UTF-16 units)."""
+def position_of(text: str, offset: int) -> tuple[int, int]:
+    """LSP line and character of ``offset`` (the source is ASCII: code points are UTF-16
+    units)."""
     line_start = text.rfind("\n", 0, offset) + 1
-    return types.Position(line=text.count("\n", 0, offset), character=offset - line_start)
-
-
-async def request(session: Session, uri: str, position: types.Position, invoked: bool) -> str:
-    kind = (
-        types.InlineCompletionTriggerKind.Invoked
-        if invoked
-        else types.InlineCompletionTriggerKind.Automatic
-    )
-    result = await session.client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=position,
-            context=types.InlineCompletionContext(trigger_kind=kind),
-        )
-    )
-    items = getattr(result, "items", None) or []
-    return str(items[0].insert_text) if items else ""
+    return text.count("\n", 0, offset), offset - line_start
 
 
 async def measure(model: str, keystrokes: int) -> dict[str, Any]:
@@ -92,35 +66,24 @@ async def measure(model: str, keystrokes: int) -> dict[str, Any]:
             uri = (workdir / "json" / "decoder.py").as_uri()
             session.open(uri, document)
             started = time.perf_counter()
-            await request(session, uri, position_of(document, start), invoked=True)
+            await session.inline(uri, *position_of(document, start), invoked=True)
             first_ms = (time.perf_counter() - started) * 1000
             latencies: list[float] = []
             for index, char in enumerate(typed):
                 position = position_of(document, start + index)
                 document = document[: start + index] + char + document[start + index :]
-                session.client.text_document_did_change(
-                    types.DidChangeTextDocumentParams(
-                        text_document=types.VersionedTextDocumentIdentifier(
-                            uri=uri, version=index + 2
-                        ),
-                        content_changes=[
-                            types.TextDocumentContentChangePartial(
-                                range=types.Range(position, position), text=char
-                            )
-                        ],
-                    )
-                )
+                session.insert(uri, index + 2, *position, char)
                 after = position_of(document, start + index + 1)
                 started = time.perf_counter()
-                await request(session, uri, after, invoked=False)
+                await session.inline(uri, *after, invoked=False)
                 latencies.append((time.perf_counter() - started) * 1000)
     return {
         "model": entry["name"],
         "context_length": entry["defaultCompletionOptions"].get("contextLength"),
         "first_completion_ms": round(first_ms, 1),
         "keystrokes": len(latencies),
-        "p50_ms": round(percentile(latencies, 0.5), 1),
-        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p50_ms": round(pct(latencies, 0.5), 1),
+        "p95_ms": round(pct(latencies, 0.95), 1),
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,
         "target_p50_ms": TARGETS_P50_MS.get(model),
     }
