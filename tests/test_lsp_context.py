@@ -234,47 +234,24 @@ def test_cli_context_prints_the_snippets(hf_server: HFTestServer, tmp_path: Path
     (root / ".git").mkdir()
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(config(hf_server, "Qwen/Qwen2.5-Coder-7B")))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bytebuddy_ls",
-            "context",
-            f"{root / 'main.py'}:5:21",
-            "--config",
-            str(cfg),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
+
+    def context_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bytebuddy_ls", "context", f"{root / 'main.py'}:5:21",
+             "--config", str(cfg), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+
+    run = context_cli("--json")
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout)
     assert answer["snippets"][0]["path"] == "geometry.py"
     assert answer["prompt"].startswith("<|repo_name|>ws\n<|file_sep|>geometry.py\n")
-    text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bytebuddy_ls",
-            "context",
-            f"{root / 'main.py'}:5:21",
-            "--config",
-            str(cfg),
-            "--role",
-            "chat",
-            "--query",
-            "euclidean distance",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
+    text = context_cli("--role", "chat", "--query", "euclidean distance")
     assert text.returncode == 0, text.stderr
     assert "--- geometry.py:" in text.stdout and "retrieved" in text.stdout
 

@@ -129,24 +129,35 @@ async def test_not_now_never_resumes(
     assert not [r for r in hf_server.requests if r.path.startswith("/endpoints/")]
 
 
+async def empty_at_once(session: Session, within_s: float) -> None:
+    """Open the file and ask while typing: an empty answer within ``within_s`` (not held
+    while the endpoint gets ready)."""
+    session.open(URI, TEXT)
+    started = time.monotonic()
+    result = await session.inline(URI, 1, 4, invoked=False)
+    assert result is not None and len(result.items) == 0
+    assert time.monotonic() - started < within_s
+
+
+async def suggests_once_running(session: Session) -> None:
+    """Once the status shows the endpoint running, typing gets the suggestion."""
+    await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 10,
+                           "running status")
+    later = await session.inline(URI, 1, 4, invoked=False)
+    assert later is not None and [i.insert_text for i in later.items] == ["return a + b"]
+
+
 async def test_automatic_request_prompts_without_waiting_and_resume_follows(
     emulator: EndpointsEmulator, hf_server: HFTestServer, tmp_path: Path
 ) -> None:
     emulator.add("my-coder", state="paused", init_s=0.3)
     hf_server.script(reply="return a + b")
     async with session_for(emulator, tmp_path, answers=["Resume"]) as (session, asked):
-        session.open(URI, TEXT)
-        started = time.monotonic()
-        result = await session.inline(URI, 1, 4, invoked=False)
-        assert result is not None and len(result.items) == 0
-        assert time.monotonic() - started < 2.0
+        await empty_at_once(session, within_s=2.0)
         await session.wait_for(lambda: emulator.get("my-coder").state == "running", 10,
                                "resumed")
-        await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 10,
-                               "running status")
+        await suggests_once_running(session)
         assert len(asked) == 1
-        later = await session.inline(URI, 1, 4, invoked=False)
-        assert later is not None and [i.insert_text for i in later.items] == ["return a + b"]
 
 
 async def test_scaled_to_zero_automatic_is_empty_while_waking(
@@ -156,17 +167,10 @@ async def test_scaled_to_zero_automatic_is_empty_while_waking(
     hf_server.script(reply="return a + b")
     async with session_for(emulator, tmp_path) as (session, asked):
         await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
-        session.open(URI, TEXT)
-        started = time.monotonic()
-        result = await session.inline(URI, 1, 4, invoked=False)
-        assert result is not None and len(result.items) == 0
-        assert time.monotonic() - started < 1.0  # not held for the cold start
+        await empty_at_once(session, within_s=1.0)  # not held for the cold start
         await session.wait_for_status("loading")
-        await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 10,
-                               "running")
+        await suggests_once_running(session)
         assert "initializing" in endpoint_states(session)
-        later = await session.inline(URI, 1, 4, invoked=False)
-        assert later is not None and [i.insert_text for i in later.items] == ["return a + b"]
         assert asked == []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bytebuddy_ls.documents import Document
 from bytebuddy_ls.prompting.fim import build_autocomplete_prompt, context_as_comments
 from bytebuddy_ls.workspace.crossfile import CrossFileContext
@@ -175,49 +177,48 @@ def test_nothing_relevant_says_why(tmp_path: Path) -> None:
 CTX = [("pkg/a.py", "def add(a, b):\n    ...")]
 
 
-def test_qwen_repo_format() -> None:
+@pytest.mark.parametrize(
+    ("model", "repo_name", "expected", "context_format"),
+    [
+        (
+            "Qwen/Qwen2.5-Coder-7B",
+            "demo",
+            "<|repo_name|>demo\n<|file_sep|>pkg/a.py\ndef add(a, b):\n    ...\n"
+            "<|file_sep|>b.py\n<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>",
+            "qwen",
+        ),
+        (
+            "bigcode/starcoder2-15b",
+            None,
+            "<file_sep>pkg/a.py\ndef add(a, b):\n    ...\n"
+            "<file_sep><fim_prefix>b.py\nx = <fim_suffix>\n<fim_middle>",
+            "starcoder2",
+        ),
+        (
+            "bigcode/starcoderbase-1b",
+            None,
+            "<fim_prefix># Path: pkg/a.py\n# def add(a, b):\n#     ...\n"
+            "x = <fim_suffix>\n<fim_middle>",
+            "comments",
+        ),
+        (
+            "google/codegemma-2b",
+            None,
+            "<|file_separator|>pkg/a.py\ndef add(a, b):\n    ...\n"
+            "<|file_separator|>b.py\n<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>",
+            "codegemma",
+        ),
+    ],
+    ids=["qwen-repo", "starcoder2-repo", "starcoder1-comments", "codegemma-file-separator"],
+)
+def test_multi_file_context_format(
+    model: str, repo_name: str | None, expected: str, context_format: str
+) -> None:
     prompt = build_autocomplete_prompt(
-        "Qwen/Qwen2.5-Coder-7B",
-        "x = ",
-        "\n",
-        filename="b.py",
-        language="python",
-        repo_name="demo",
-        context=CTX,
+        model, "x = ", "\n", filename="b.py", language="python", repo_name=repo_name, context=CTX
     )
-    assert prompt.prompt == (
-        "<|repo_name|>demo\n<|file_sep|>pkg/a.py\ndef add(a, b):\n    ...\n"
-        "<|file_sep|>b.py\n<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
-    )
-    assert prompt.context_format == "qwen"
-
-
-def test_starcoder2_repo_format_and_starcoder1_comments() -> None:
-    prompt = build_autocomplete_prompt(
-        "bigcode/starcoder2-15b", "x = ", "\n", filename="b.py", language="python", context=CTX
-    )
-    assert prompt.prompt == (
-        "<file_sep>pkg/a.py\ndef add(a, b):\n    ...\n"
-        "<file_sep><fim_prefix>b.py\nx = <fim_suffix>\n<fim_middle>"
-    )
-    assert prompt.context_format == "starcoder2"
-    old = build_autocomplete_prompt(
-        "bigcode/starcoderbase-1b", "x = ", "\n", filename="b.py", language="python", context=CTX
-    )
-    assert old.prompt == (
-        "<fim_prefix># Path: pkg/a.py\n# def add(a, b):\n#     ...\nx = <fim_suffix>\n<fim_middle>"
-    )
-    assert old.context_format == "comments"
-
-
-def test_codegemma_file_separator_format() -> None:
-    prompt = build_autocomplete_prompt(
-        "google/codegemma-2b", "x = ", "\n", filename="b.py", language="python", context=CTX
-    )
-    assert prompt.prompt == (
-        "<|file_separator|>pkg/a.py\ndef add(a, b):\n    ...\n"
-        "<|file_separator|>b.py\n<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
-    )
+    assert prompt.prompt == expected
+    assert prompt.context_format == context_format
 
 
 def test_no_context_leaves_prompts_unchanged() -> None:

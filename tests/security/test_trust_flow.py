@@ -7,6 +7,8 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from pygls.exceptions import JsonRpcException
@@ -47,16 +49,26 @@ async def chat(session: Session) -> str:
     return str(_as_dict(result)["content"])
 
 
+@asynccontextmanager
+async def asked_to_trust(
+    home: Path, repo: Path, hf_server: HFTestServer, answer: str
+) -> AsyncIterator[tuple[Session, Path]]:
+    """The server started in ``home`` on ``repo``, whose own config it has just asked the
+    user to trust (``answer``: the user's choice): the session and that config's path."""
+    home.mkdir()
+    config = write_repo(repo, hf_server)
+    async with running_server(
+        cwd=home, root=repo, env={"HF_TOKEN": HF_TOKEN}, message_answer=answer
+    ) as session:
+        await session.wait_for(lambda: bool(session.message_requests), what="the trust prompt")
+        yield session, config
+
+
 async def test_the_prompt_shows_what_the_config_reaches_and_trust_applies_it(
     tmp_path: Path, hf_server: HFTestServer
 ) -> None:
     home, repo = tmp_path / "home", tmp_path / "repo"
-    home.mkdir()
-    config = write_repo(repo, hf_server)
-    async with running_server(
-        cwd=home, root=repo, env={"HF_TOKEN": HF_TOKEN}, message_answer="Trust"
-    ) as session:
-        await session.wait_for(lambda: bool(session.message_requests), what="the trust prompt")
+    async with asked_to_trust(home, repo, hf_server, "Trust") as (session, config):
         prompt = session.message_requests[0]
         assert [a.title for a in prompt.actions or []] == ["Trust", "Not now"]
         assert str(config) in prompt.message and "$HF_TOKEN" in prompt.message
@@ -77,12 +89,7 @@ async def test_not_now_then_the_cli_trusts_then_an_edit_untrusts(
     tmp_path: Path, hf_server: HFTestServer
 ) -> None:
     home, repo = tmp_path / "home", tmp_path / "repo"
-    home.mkdir()
-    config = write_repo(repo, hf_server)
-    async with running_server(
-        cwd=home, root=repo, env={"HF_TOKEN": HF_TOKEN}, message_answer="Not now"
-    ) as session:
-        await session.wait_for(lambda: bool(session.message_requests), what="the trust prompt")
+    async with asked_to_trust(home, repo, hf_server, "Not now") as (session, config):
         untrusted = await chat(session)
         assert "not trusted" in untrusted and "bytebuddy-ls trust" in untrusted
         assert hf_server.requests == []
