@@ -295,6 +295,19 @@ class Editor:
             f"\n{self.diagnostics()}"
         )
 
+    def set_up_and_open(self, path: Path, opts: dict[str, Any]) -> None:
+        """``require('bytebuddy').setup(opts)``, then open ``path`` and wait until
+        bytebuddy-ls is attached to it and initialized."""
+        self.lua("require('bytebuddy').setup(...)", opts)
+        self.nvim.command(f"edit {path}")
+        self.wait_for(
+            "#vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'}) > 0 "
+            "and vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'})[1].initialized",
+            timeout=20,
+            what="bytebuddy-ls to attach",
+        )
+        self.remember_children()
+
     def buffer_lines(self, bufnr: int = 0) -> list[str]:
         return list(self.lua("return vim.api.nvim_buf_get_lines(..., 0, -1, false)", bufnr))
 
@@ -408,15 +421,7 @@ def connected(
             "debounce_ms": 50,
         }
         opts.update(setup)
-        editor.lua("require('bytebuddy').setup(...)", opts)
-        editor.nvim.command(f"edit {path}")
-        editor.wait_for(
-            "#vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'}) > 0 "
-            "and vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'})[1].initialized",
-            timeout=20,
-            what="bytebuddy-ls to attach",
-        )
-        editor.remember_children()
+        editor.set_up_and_open(path, opts)
         return editor
 
     return open_file

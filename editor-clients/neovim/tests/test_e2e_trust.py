@@ -44,18 +44,6 @@ def status_message(editor: Editor) -> str:
     return str(editor.lua("return require('bytebuddy.status').current.message or ''"))
 
 
-def open_in_repo(editor: Editor, server_cmd: list[str], path: Path) -> None:
-    editor.lua("require('bytebuddy').setup(...)", {"cmd": server_cmd, "debounce_ms": 50})
-    editor.nvim.command(f"edit {path}")
-    editor.wait_for(
-        "#vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'}) > 0 "
-        "and vim.lsp.get_clients({bufnr = 0, name = 'bytebuddy'})[1].initialized",
-        timeout=20,
-        what="bytebuddy-ls to attach",
-    )
-    editor.remember_children()
-
-
 @pytest.fixture
 def keyed_editor(
     editor_factory: Callable[..., Editor], monkeypatch: pytest.MonkeyPatch
@@ -73,7 +61,7 @@ def test_prompt_not_now_then_trust_command_then_edit_and_trust(
     source = tmp_path / "repo" / "add.py"
     source.write_text("def add(a, b):\n    \n")
     editor.lua(ANSWERING_SELECT, "Not now")
-    open_in_repo(editor, server_cmd, source)
+    editor.set_up_and_open(source, {"cmd": server_cmd, "debounce_ms": 50})
 
     editor.wait_for("#_G.trust_prompts > 0", timeout=20, what="the trust prompt")
     prompt = editor.lua("return _G.trust_prompts[1]")
