@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -271,16 +272,32 @@ def chat_config(hf: HFTestServer) -> dict[str, Any]:
     }
 
 
+@asynccontextmanager
+async def chat_session(
+    hf: HFTestServer, tmp_path: Path, reply: str, text: str
+) -> AsyncIterator[tuple[Session, str]]:
+    """The server on the test workspace with a chat model answering ``reply``, and
+    ``main.py`` open with ``text``: the session and that file's URI."""
+    root = workspace(tmp_path)
+    uri = (root / "main.py").as_uri()
+    hf.script(reply=reply)
+    async with running_server(
+        cwd=tmp_path, root=root, init_options={"config": chat_config(hf)}
+    ) as session:
+        session.open(uri, text)
+        yield session, uri
+
+
+def chat_request(hf: HFTestServer) -> Any:
+    """The one chat request the model received."""
+    (request,) = [r for r in hf.requests if r.path == "/v1/chat/completions"]
+    return request
+
+
 async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
-    hf_server.script(reply="It uses math.hypot.")
-    async with running_server(
-        cwd=tmp_path, root=root, init_options={"config": chat_config(hf_server)}
-    ) as session:
-        session.open(uri, MAIN)
+    async with chat_session(hf_server, tmp_path, "It uses math.hypot.", MAIN) as (session, uri):
         await wait_for_index(session, uri)
         question = "@workspace how is the euclidean distance computed? see @file:charts.py"
         result = _as_dict(
@@ -289,8 +306,7 @@ async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
             )
         )
         assert result["content"] == "It uses math.hypot."
-        (request,) = [r for r in hf_server.requests if r.path == "/v1/chat/completions"]
-        sent = request.json["messages"][-1]["content"]
+        sent = chat_request(hf_server).json["messages"][-1]["content"]
         assert "@workspace" not in sent and "@file" not in sent
         assert sent.endswith("how is the euclidean distance computed? see")
         assert "geometry.py (lines" in sent and "math.hypot(dx, a.y - b.y)" in sent
@@ -313,13 +329,8 @@ async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
 async def test_edit_instruction_mentions_bring_workspace_code(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
-    hf_server.script(reply="```python\n    return distance(p, q, squared=True)\n```")
-    async with running_server(
-        cwd=tmp_path, root=root, init_options={"config": chat_config(hf_server)}
-    ) as session:
-        session.open(uri, MAIN + "p, q)\n")
+    reply = "```python\n    return distance(p, q, squared=True)\n```"
+    async with chat_session(hf_server, tmp_path, reply, MAIN + "p, q)\n") as (session, uri):
         result = _as_dict(
             await session.client.workspace_execute_command_async(
                 types.ExecuteCommandParams(
@@ -337,8 +348,7 @@ async def test_edit_instruction_mentions_bring_workspace_code(
                 )
             )
         )
-        (request,) = [r for r in hf_server.requests if r.path == "/v1/chat/completions"]
-        sent = json.dumps(request.json["messages"])
+        sent = json.dumps(chat_request(hf_server).json["messages"])
         assert "@file" not in sent and "use the squared form from" in sent
         assert "Euclidean distance between two points" in sent  # geometry.py came along
         assert [s["path"] for s in result["context"]["snippets"]] == ["geometry.py"]

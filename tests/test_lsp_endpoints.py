@@ -56,6 +56,18 @@ async def session_for(
         yield session, asked
 
 
+@asynccontextmanager
+async def scaled_to_zero(
+    emulator: EndpointsEmulator, tmp_path: Path, cold_start_s: float, **extra: Any
+) -> AsyncIterator[tuple[Session, list[types.ShowMessageRequestParams]]]:
+    """``session_for`` an endpoint scaled to zero (``cold_start_s`` to start a replica),
+    once the server's status shows it so."""
+    emulator.add("my-coder", state="scaledToZero", cold_start_s=cold_start_s)
+    async with session_for(emulator, tmp_path, **extra) as (session, asked):
+        await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
+        yield session, asked
+
+
 def endpoint_states(session: Session) -> list[str]:
     states = [s["endpoint"]["state"] for s in session.statuses if s.get("endpoint")]
     return [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
@@ -163,10 +175,8 @@ async def test_automatic_request_prompts_without_waiting_and_resume_follows(
 async def test_scaled_to_zero_automatic_is_empty_while_waking(
     emulator: EndpointsEmulator, hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    emulator.add("my-coder", state="scaledToZero", cold_start_s=1.0)
     hf_server.script(reply="return a + b")
-    async with session_for(emulator, tmp_path) as (session, asked):
-        await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
+    async with scaled_to_zero(emulator, tmp_path, cold_start_s=1.0) as (session, asked):
         await empty_at_once(session, within_s=1.0)  # not held for the cold start
         await session.wait_for_status("loading")
         await suggests_once_running(session)
@@ -177,10 +187,8 @@ async def test_scaled_to_zero_automatic_is_empty_while_waking(
 async def test_scaled_to_zero_invoked_waits_with_progress_in_one_request(
     emulator: EndpointsEmulator, hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    emulator.add("my-coder", state="scaledToZero", cold_start_s=0.8)
     hf_server.script(reply="return a + b")
-    async with session_for(emulator, tmp_path) as (session, _):
-        await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
+    async with scaled_to_zero(emulator, tmp_path, cold_start_s=0.8) as (session, _):
         session.open(URI, TEXT)
         result = await session.inline(URI, 1, 4, invoked=True)
         assert result is not None and [i.insert_text for i in result.items] == ["return a + b"]
@@ -195,10 +203,8 @@ async def warm_start(
 ) -> tuple[float, list[Any], int]:
     """Open a file, let the user read for a moment, then ask for completions until one
     comes: (seconds from the first request to a suggestion, empty answers, POSTs)."""
-    emulator.add("my-coder", state="scaledToZero", cold_start_s=1.5)
     hf_server.script(reply="return a + b")
-    async with session_for(emulator, tmp_path, warmup=warmup) as (session, _):
-        await session.wait_for(lambda: "scaledToZero" in endpoint_states(session), what="zero")
+    async with scaled_to_zero(emulator, tmp_path, cold_start_s=1.5, warmup=warmup) as (session, _):
         session.open(URI, TEXT)
         # The user reads the file before typing: long enough for a warm-up to finish.
         if warmup == "off":
