@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
-def config(hf: HFTestServer, model: str, **extra: Any) -> dict[str, Any]:
+def config(hf: HFTestServer, model: str = "bigcode/starcoder2-3b", **extra: Any) -> dict[str, Any]:
     return {
         "models": [
             {
@@ -64,21 +64,28 @@ def config(hf: HFTestServer, model: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def fim_server(
-    hf: HFTestServer,
+@asynccontextmanager
+async def workspace_session(
     tmp_path: Path,
-    root: Path,
-    model: str = "bigcode/starcoder2-3b",
+    config_data: dict[str, Any],
+    *,
+    file: str = "main.py",
+    text: str = MAIN,
     **init_options: Any,
-) -> AbstractAsyncContextManager[Session]:
-    """The language server on the sample workspace ``root`` with one FIM model (more
-    ``initializationOptions`` as keywords)."""
-    return running_server(
+) -> AsyncIterator[tuple[Session, Path, str]]:
+    """The language server on the sample workspace with ``config_data`` (more
+    ``initializationOptions`` as keywords), ``file`` open with ``text``: the session, the
+    workspace's root and the file's URI."""
+    root = workspace(tmp_path)
+    uri = (root / file).as_uri()
+    async with running_server(
         cwd=tmp_path,
         root=root,
         capabilities=inline_capabilities(),
-        init_options={"config": config(hf, model), **init_options},
-    )
+        init_options={"config": config_data, **init_options},
+    ) as session:
+        session.open(uri, text)
+        yield session, root, uri
 
 
 async def inspect(session: Session, uri: str, line: int, character: int, **extra: Any) -> Any:
@@ -103,11 +110,8 @@ async def inspect(session: Session, uri: str, line: int, character: int, **extra
 async def test_imported_definition_reaches_the_fim_prompt_and_the_inspector_agrees(
     hf_server: HFTestServer, tmp_path: Path, model: str, expected_head: str
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
     hf_server.script(reply="p, q)")
-    async with fim_server(hf_server, tmp_path, root, model) as session:
-        session.open(uri, MAIN)
+    async with workspace_session(tmp_path, config(hf_server, model)) as (session, _, uri):
         answer = await inspect(session, uri, 4, 20)
         result = await session.inline(uri, 4, 20)
         assert result is not None and result.items[0].insert_text == "p, q)"
@@ -135,10 +139,9 @@ async def test_imported_definition_reaches_the_fim_prompt_and_the_inspector_agre
 async def test_inspector_says_why_nothing_was_found(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "lonely.py").as_uri()
-    async with fim_server(hf_server, tmp_path, root) as session:
-        session.open(uri, "value = 1\nresult = value + ")
+    async with workspace_session(
+        tmp_path, config(hf_server), file="lonely.py", text="value = 1\nresult = value + "
+    ) as (session, _, uri):
         answer = await inspect(session, uri, 1, 17)
         assert answer["snippets"] == []
         assert answer["reason"].startswith("nothing relevant")
@@ -147,10 +150,9 @@ async def test_inspector_says_why_nothing_was_found(
 async def test_context_off_in_settings_sends_the_plain_prompt(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
-    async with fim_server(hf_server, tmp_path, root, context={"enabled": False}) as session:
-        session.open(uri, MAIN)
+    async with workspace_session(
+        tmp_path, config(hf_server), context={"enabled": False}
+    ) as (session, _, uri):
         answer = await inspect(session, uri, 4, 20)
         assert answer["snippets"] == [] and "off" in answer["reason"]
         await session.inline(uri, 4, 20)
@@ -180,10 +182,7 @@ async def wait_for_index(session: Session, uri: str) -> dict[str, Any]:
 async def test_workspace_retrieval_follows_files_and_honours_gitignore(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
-    async with fim_server(hf_server, tmp_path, root) as session:
-        session.open(uri, MAIN)
+    async with workspace_session(tmp_path, config(hf_server)) as (session, root, uri):
         status = await wait_for_index(session, uri)
         assert status["index"]["files"] == 4  # .gitignore, charts, geometry, main
         assert status["index"]["skipped"]["ignored"] >= 1  # secret/
@@ -272,22 +271,6 @@ def chat_config(hf: HFTestServer) -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def chat_session(
-    hf: HFTestServer, tmp_path: Path, reply: str, text: str
-) -> AsyncIterator[tuple[Session, str]]:
-    """The server on the test workspace with a chat model answering ``reply``, and
-    ``main.py`` open with ``text``: the session and that file's URI."""
-    root = workspace(tmp_path)
-    uri = (root / "main.py").as_uri()
-    hf.script(reply=reply)
-    async with running_server(
-        cwd=tmp_path, root=root, init_options={"config": chat_config(hf)}
-    ) as session:
-        session.open(uri, text)
-        yield session, uri
-
-
 def chat_request(hf: HFTestServer) -> Any:
     """The one chat request the model received."""
     (request,) = [r for r in hf.requests if r.path == "/v1/chat/completions"]
@@ -297,7 +280,8 @@ def chat_request(hf: HFTestServer) -> Any:
 async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    async with chat_session(hf_server, tmp_path, "It uses math.hypot.", MAIN) as (session, uri):
+    hf_server.script(reply="It uses math.hypot.")
+    async with workspace_session(tmp_path, chat_config(hf_server)) as (session, _, uri):
         await wait_for_index(session, uri)
         question = "@workspace how is the euclidean distance computed? see @file:charts.py"
         result = _as_dict(
@@ -329,8 +313,9 @@ async def test_chat_workspace_and_file_mentions_put_code_in_the_prompt(
 async def test_edit_instruction_mentions_bring_workspace_code(
     hf_server: HFTestServer, tmp_path: Path
 ) -> None:
-    reply = "```python\n    return distance(p, q, squared=True)\n```"
-    async with chat_session(hf_server, tmp_path, reply, MAIN + "p, q)\n") as (session, uri):
+    hf_server.script(reply="```python\n    return distance(p, q, squared=True)\n```")
+    text = MAIN + "p, q)\n"
+    async with workspace_session(tmp_path, chat_config(hf_server), text=text) as (session, _, uri):
         result = _as_dict(
             await session.client.workspace_execute_command_async(
                 types.ExecuteCommandParams(
