@@ -591,18 +591,8 @@ async def complete(session: Session, uri: str, hole: Hole, timeout: float) -> Ou
     session.open(uri, hole.text, language=hole.language)
     started = time.perf_counter()
     try:
-        result = await asyncio.wait_for(
-            session.client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=utf16_position(hole.text, hole.offset),
-                    context=types.InlineCompletionContext(
-                        trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                    ),
-                )
-            ),
-            timeout,
-        )
+        at = utf16_position(hole.text, hole.offset)
+        result = await asyncio.wait_for(session.inline(uri, at.line, at.character), timeout)
         error = None
     except Exception as exc:  # a failed request scores as an empty suggestion
         result, error = None, f"{type(exc).__name__}: {exc}"

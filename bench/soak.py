@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.hf_server import HFTestServer  # noqa: E402
+from tests.lsp_harness import inline_params  # noqa: E402
 
 RETRY_SCALE = "0.01"
 TIMEOUT_S = 1.0  # requestOptions.timeout: a stalled answer costs one second
@@ -294,16 +295,8 @@ class Soak:
             self.counts["chats"] += 1
         else:
             position = self.keystroke(uri)
-            kind = (
-                types.InlineCompletionTriggerKind.Automatic
-                if self.rng.random() < 0.8
-                else types.InlineCompletionTriggerKind.Invoked
-            )
-            params = types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=position,
-                context=types.InlineCompletionContext(trigger_kind=kind),
-            )
+            invoked = self.rng.random() >= 0.8
+            params = inline_params(uri, position.line, position.character, invoked=invoked)
             method = types.TEXT_DOCUMENT_INLINE_COMPLETION
         self.maybe_fault()
         self.counts["requests"] += 1
@@ -355,13 +348,7 @@ class Soak:
         for index in range(min(5, self.args.documents)):
             await self.client.protocol.send_request_async(
                 types.TEXT_DOCUMENT_INLINE_COMPLETION,
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=self.uri(index)),
-                    position=types.Position(self.lines[self.uri(index)], 4),
-                    context=types.InlineCompletionContext(
-                        trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                    ),
-                ),
+                inline_params(self.uri(index), self.lines[self.uri(index)], 4),
             )
         await self.client.protocol.send_request_async(
             "bytebuddy/chat", {"messages": [{"role": "user", "content": "warm up"}]}

@@ -156,15 +156,7 @@ async def _server_view(rig: Rig, uri: str, line: int, character: int) -> tuple[s
     """(prefix, suffix) of the FIM prompt for the cursor, or None when the server made
     no new upstream call (an identical prompt is served from its cache)."""
     before = len(_prompts(rig.hf))
-    result = await rig.session.client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-    )
+    result = await rig.session.inline(uri, line, character)
     assert result is not None  # answered, not crashed
     prompts = _prompts(rig.hf)[before:]
     if not prompts:

@@ -197,21 +197,10 @@ async def test_inline_completion_from_the_bundled_model(
     uri = (home / "fib.py").as_uri()
     session.open(uri, FIB)
     started = time.perf_counter()
-    result = await asyncio.wait_for(
-        session.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=4, character=4),
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                ),
-            )
-        ),
-        FIRST_ANSWER_BOUND_S,
-    )
+    result = await asyncio.wait_for(session.inline(uri, 4, 4), FIRST_ANSWER_BOUND_S)
     elapsed = time.perf_counter() - started
     assert result is not None
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    items = result.items
     assert len(items) == 1
     text = items[0].insert_text
     assert isinstance(text, str)

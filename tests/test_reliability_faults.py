@@ -183,20 +183,9 @@ AREA_RANGE = {"start": {"line": 4, "character": 0}, "end": {"line": 6, "characte
 
 
 async def _inline(rig: Rig, uri: str, automatic: bool) -> Outcome:
-    kind = (
-        types.InlineCompletionTriggerKind.Automatic
-        if automatic
-        else types.InlineCompletionTriggerKind.Invoked
-    )
-    result = await rig.session.client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=9, character=4),
-            context=types.InlineCompletionContext(trigger_kind=kind),
-        )
-    )
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
-    assert items is not None
+    result = await rig.session.inline(uri, 9, 4, invoked=not automatic)
+    assert result is not None
+    items = result.items
     return Outcome(ok=bool(items), value=list(items))
 
 

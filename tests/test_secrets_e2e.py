@@ -28,7 +28,7 @@ from pygls.exceptions import JsonRpcException
 
 from .ai_support import fix_code_action_results, record_partial_results, vscode_capabilities
 from .hf_server import HFTestServer
-from .lsp_harness import Session, _as_dict, running_server
+from .lsp_harness import Session, _as_dict, inline_params, running_server
 
 HF_SHAPED = "hf_" + random_secrets.token_hex(17)
 # Not token-shaped: only the server's registry of known secrets can catch this one.
@@ -70,16 +70,6 @@ class Seen:
         return "\n".join(parts)
 
 
-def _inline(uri: str) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(1, 4),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Invoked
-        ),
-    )
-
-
 async def _scenarios(seen: Seen, hf: HFTestServer, root: Path, round_: int) -> None:
     session = seen.session
     path = root / f"calc_{round_}.py"
@@ -87,7 +77,7 @@ async def _scenarios(seen: Seen, hf: HFTestServer, root: Path, round_: int) -> N
     path.write_text(text)
     uri = path.as_uri()
     session.open(uri, text)
-    await seen.call(types.TEXT_DOCUMENT_INLINE_COMPLETION, _inline(uri))
+    await seen.call(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 1, 4))
     await seen.call("bytebuddy/chat", {**CHAT_ARGS, "partialResultToken": f"t{round_}"})
     await seen.call("bytebuddy/chat", {**CHAT_ARGS, "textDocument": {"uri": uri}})
     area = types.Range(types.Position(4, 0), types.Position(6, 0))

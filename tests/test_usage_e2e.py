@@ -55,15 +55,7 @@ def state(tmp_path: Path) -> dict[str, str]:
 
 
 async def complete(session: Session, uri: str, line: int = 1, character: int = 4) -> Any:
-    return await session.client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-    )
+    return await session.inline(uri, line, character)
 
 
 async def chat(session: Session, question: str, **extra: Any) -> Any:
