@@ -194,7 +194,8 @@ def test_budget_config_errors_are_clear() -> None:
 
 def test_a_budget_reached_while_a_request_waited_is_a_pause_not_an_error() -> None:
     """The engine's own pause check passed, then the client's refused (the ledger's
-    earlier spend arrived meanwhile): the status says "disabled", like the pause."""
+    earlier spend arrived meanwhile): the status says "disabled", like the pause, and the
+    refusal is told once, like every refusal that retrying cannot cure."""
     from types import SimpleNamespace
 
     from bytebuddy_ls.features.progress import RequestProgress
@@ -210,4 +211,7 @@ def test_a_budget_reached_while_a_request_waited_is_a_pause_not_an_error() -> No
     message = "The daily budget of 1,000 tokens is used up (100 %): autocomplete is paused"
     progress.finish(BudgetExceededError(message, model="fim", model_id="org/fim",
                                         user_message=message))
-    assert seen == [("disabled", message, {"model": "fim", "role": "autocomplete"})]
+    assert seen == [
+        ("disabled", message, {"model": "fim", "role": "autocomplete"}),
+        ("shown", "inference:BudgetExceededError:fim", message),  # told once, as before
+    ]

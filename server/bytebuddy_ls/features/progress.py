@@ -16,6 +16,7 @@ from .workspace import supports_work_done_progress
 if TYPE_CHECKING:
     from ..inference import WaitEvent
     from ..server import ByteBuddyServer
+    from .status import State
 
 
 BUSY_DELAY_S = 0.2
@@ -119,14 +120,11 @@ class RequestProgress:
             self._server.status.set(
                 "loading", error.user_message, model=error.model, role=self._role
             )
-        elif isinstance(error, BudgetExceededError):
-            # A budget reached while the request waited (e.g. the ledger finished loading):
-            # a designed pause, shown like the pause the engine decides before asking.
-            self._server.status.set(
-                "disabled", error.user_message, model=error.model, role=self._role
-            )
         elif isinstance(error, InferenceError):
-            self._server.status.set("error", error.user_message, model=error.model, role=self._role)
+            # A used-up budget is a designed pause, not a failure (also when it was reached
+            # while the request waited, after the engine's own pause check).
+            state: State = "disabled" if isinstance(error, BudgetExceededError) else "error"
+            self._server.status.set(state, error.user_message, model=error.model, role=self._role)
             if not error.retryable:
                 # Auth, payment, not-found: one message per distinct cause.
                 self._server.status.show_once(
