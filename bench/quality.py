@@ -74,9 +74,11 @@ from pytest_lsp import client_capabilities
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # also when loaded by path (the smoke test)
 
 from tests.lsp_harness import Session, running_server  # noqa: E402
 
+from _lsp import pct  # noqa: E402
 from bytebuddy_ls.prompting.fim import family_for, is_chat_model  # noqa: E402
 from bytebuddy_ls.prompting.tokens import estimate_tokens  # noqa: E402
 
@@ -441,13 +443,6 @@ def score(outcome: Outcome) -> dict[str, float]:
     }
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
     scores = [score(o) for o in outcomes]
     latencies = [o.latency_ms for o in outcomes if o.error is None]
@@ -456,8 +451,8 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         values = [s[metric] for s in scores]
         summary[metric] = round(statistics.fmean(values), 4) if values else 0.0
     summary["latency_ms"] = {
-        "p50": round(percentile(latencies, 0.5), 1),
-        "p95": round(percentile(latencies, 0.95), 1),
+        "p50": round(pct(latencies, 0.5), 1),
+        "p95": round(pct(latencies, 0.95), 1),
         "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
     }
     prompts = [o.prompt_tokens for o in outcomes if o.prompt_tokens is not None]
