@@ -210,8 +210,12 @@ async def warm_start(
         if warmup == "off":
             await asyncio.sleep(2.0)
         else:
-            await session.wait_for(lambda: endpoint_states(session)[-1:] == ["running"], 20,
-                                   "the warm-up")
+            # The warm-up's end, not the endpoint's "running" status: the endpoint can report
+            # running a moment before the warm-up's own request goes out.
+            await session.wait_for(
+                lambda: "coder is warm" in progress_messages(session)
+                and endpoint_states(session)[-1:] == ["running"], 20, "the warm-up",
+            )
         warm_posts = len([r for r in hf_server.requests if r.method == "POST"])
         started = time.monotonic()
         empties: list[Any] = []
