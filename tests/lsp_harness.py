@@ -60,6 +60,7 @@ class Session:
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.initialize_result: types.InitializeResult | None = None
         self.message_requests: list[types.ShowMessageRequestParams] = []
+        self.registrations: list[types.Registration] = []
 
     async def wait_for(
         self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
@@ -152,6 +153,12 @@ async def running_server(
             session.statuses.append(params if isinstance(params, dict) else _as_dict(params))
         except Exception as exc:  # surface harness bugs instead of losing statuses
             print("status capture failed:", exc, params, file=sys.stderr)
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def on_register(params: types.RegistrationParams) -> None:
+        # An editor accepts dynamic registrations (the file watcher); answering keeps the
+        # server's view of the client what it would be in one.
+        session.registrations.extend(params.registrations)
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def on_apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:

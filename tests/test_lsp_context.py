@@ -189,6 +189,9 @@ async def test_workspace_retrieval_follows_files_and_honours_gitignore(
         answer = await inspect(session, uri, 0, 0, role="chat", query="euclidean distance")
         paths = [s["path"] for s in answer["snippets"]]
         assert paths[0] == "geometry.py" and "secret/keys.py" not in paths
+        # The server asked the editor to watch the workspace's files.
+        (watch,) = session.registrations
+        assert watch.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
 
         # A new file on disk, announced by the client's file watcher, is found...
         (root / "stats.py").write_text("def median_of_values(values):\n    pass\n")
