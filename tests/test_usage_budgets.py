@@ -27,6 +27,8 @@ def test_thresholds_alert_exactly_once_each_and_survive_a_restart(tmp_path: Path
     recorder = Recorder()
     accounting = make_accounting(tmp_path, config, recorder)
     try:
+        wait_for(lambda: accounting.budget_status() is not None)  # the ledger read: nothing yet
+        assert (accounting.budget_status() or {}).get("percent") == 0
         for _ in range(12):  # 120 tokens each: 50 % at the 5th, 80 % at the 7th, 100 % at the 9th
             accounting.observe(call(prompt_tokens=100, completion_tokens=20))
         assert [a.percent for a in recorder.alerts] == [50, 80, 100]
@@ -120,12 +122,18 @@ async def test_the_first_request_waits_for_the_earlier_spend(
     earlier.close()
 
     _slow_ledger_reads(monkeypatch, 0.3)
-    restarted = make_accounting(tmp_path, config, Recorder())
+    recorder = Recorder()
+    restarted = make_accounting(tmp_path, config, recorder)
     try:
         assert restarted.refusal("coder", "chat") is None  # not read yet
+        assert restarted.budget_status() is None  # no figure rather than a wrong "0 %"
+        changes = recorder.budget_changes
         await restarted.budgets_known()
         refusal = restarted.refusal("coder", "chat")
         assert refusal is not None and "requests are blocked" in refusal
+        status = restarted.budget_status()
+        assert status is not None and status["percent"] == 160
+        assert recorder.budget_changes > changes  # the status is sent again with the figure
     finally:
         restarted.close()
 

@@ -326,6 +326,10 @@ class Accounting:
             await asyncio.sleep(0.005)
 
     def budget_status(self) -> dict[str, object] | None:
+        """The status's budget figure; None until the ledger's earlier spend is read, so an
+        editor never shows "0 %" for a budget an earlier session used up."""
+        if not self._budgets_read.is_set():
+            return None
         return self.budgets.status()
 
     async def usage(self, since: float, by: str = "model") -> list[UsageLine]:
@@ -546,8 +550,7 @@ class Accounting:
         for bid, key, tokens, usd in loaded:
             self.budgets.load(bid, key, tokens, usd)
         self._budgets_read.set()
-        if loaded:
-            self._budget_changed()
+        self._budget_changed()  # the figure is known now, even when nothing was spent
 
     def _team_polled(self, totals: list[tuple[str, str, float, float]]) -> None:
         for bid, key, tokens, usd in totals:
