@@ -25,12 +25,6 @@ if str(ROOT) not in sys.path:
 from tests.lsp_harness import Session, inline_capabilities, running_server  # noqa: E402
 
 
-def pct(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0 to 1) of ``values``, nearest rank; 0.0 for none."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
-
-
 @asynccontextmanager
 async def hf_process(workdir: Path, reply: str) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     """The loopback HF server in a child process, answering ``reply`` at once to every

@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 from lsprotocol import types
 
-from _lsp import Session, hf_process, lsp_server, overhead_rounds, pct, tgi_config
+from _lsp import Session, hf_process, lsp_server, overhead_rounds, tgi_config
+from _stats import pct
 
 URI = "file:///bench/demo.py"
 TARGETS = {

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "server"))
 
-from _lsp import hf_process, lsp_server, overhead_rounds, pct, tgi_config  # noqa: E402
+from _lsp import hf_process, lsp_server, overhead_rounds, tgi_config  # noqa: E402
+from _stats import pct  # noqa: E402
 
 TARGETS = {"query_p50_ms": 20.0, "autocomplete_context_overhead_p50_ms": 3.0}
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from _lsp import pct, running_server
+from _lsp import running_server
+from _stats import pct
 
 TARGETS_P50_MS = {"gemma-3-270m": 250.0, "qwen2.5-coder-1.5b": 1000.0}
 SOURCE = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"

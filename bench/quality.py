@@ -78,7 +78,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # also when loaded by path (the smoke t
 
 from tests.lsp_harness import Session, running_server  # noqa: E402
 
-from _lsp import pct  # noqa: E402
+from _stats import pct  # noqa: E402
 from bytebuddy_ls.prompting.fim import family_for, is_chat_model  # noqa: E402
 from bytebuddy_ls.prompting.tokens import estimate_tokens  # noqa: E402
 

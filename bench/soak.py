@@ -49,6 +49,9 @@ sys.path.insert(0, str(ROOT))
 from tests.hf_server import HFTestServer  # noqa: E402
 from tests.lsp_harness import inline_params  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from _stats import pct  # noqa: E402
+
 RETRY_SCALE = "0.01"
 TIMEOUT_S = 1.0  # requestOptions.timeout: a stalled answer costs one second
 ANSWER_DEADLINE_S = 60.0  # a request without an answer by then counts as unanswered
@@ -104,13 +107,6 @@ def config(url: str) -> dict[str, Any]:
 
 def _ignore(_params: Any) -> None:
     """Status notifications are not part of the figures."""
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def rss_mb(pid: int) -> float:
@@ -382,10 +378,10 @@ class Soak:
             "tasks": {"start": baseline["tasks"], "end": end.get("tasks")},
             "in_flight_upstream": {"start": baseline["in_flight"], "end": end.get("in_flight")},
             "sockets": {"start": baseline["sockets"], "end": end.get("sockets")},
-            "latency_ms": {
-                "p50": round(pct(self.latencies, 0.50), 1),
-                "p99": round(pct(self.latencies, 0.99), 1),
-                "max": round(max(self.latencies, default=float("nan")), 1),
+            "latency_ms": {  # null when nothing was answered
+                "p50": round(pct(self.latencies, 0.50), 1) if self.latencies else None,
+                "p99": round(pct(self.latencies, 0.99), 1) if self.latencies else None,
+                "max": round(max(self.latencies), 1) if self.latencies else None,
             },
             "requests_per_s": round(self.counts["requests"] / load_s, 1) if load_s else None,
             "wall_s": round(time.perf_counter() - started, 1),

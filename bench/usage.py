@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _stats import pct
 from bytebuddy_ls.config import ConfigSourceKind, load_config_data
 from bytebuddy_ls.inference.records import UpstreamCall
 from bytebuddy_ls.usage.accounting import Accounting
@@ -28,11 +29,6 @@ from bytebuddy_ls.usage.ledger import read_usage
 from bytebuddy_ls.usage.metrics import Metrics
 
 TARGETS = {"accounting_p50_ms": 0.2}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run(calls: int, state: Path) -> dict[str, Any]:
