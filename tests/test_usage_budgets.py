@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,27 @@ async def test_a_slow_ledger_delays_requests_only_so_long(
         waited = time.monotonic() - started
         assert waited < 1.5  # the read itself takes 2 s
         assert accounting.refusal("coder", "chat") is None  # went on with what is known
+    finally:
+        accounting.close()
+
+
+async def test_a_config_reload_while_waiting_waits_for_the_new_budgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budgets a request waits for are replaced by a reload: it goes on once the new
+    ones are read, not after the whole wait for the old ones' read, which never lands."""
+    first = models_config(budgets=[{"period": "day", "tokens": 1000, "onExceed": "block"}])
+    second = models_config(budgets=[{"period": "day", "tokens": 10, "onExceed": "block"}])
+    _slow_ledger_reads(monkeypatch, 0.2)
+    accounting = make_accounting(tmp_path, first, Recorder())
+    try:
+        started = time.monotonic()
+        waiting = asyncio.ensure_future(accounting.budgets_known(timeout_s=5.0))
+        await asyncio.sleep(0.05)
+        accounting.configure(load_config_data(second, "test config", ConfigSourceKind.FLAG))
+        await waiting
+        assert time.monotonic() - started < 3.0  # both reads take 0.4 s; the wait is 5 s
+        assert (accounting.budget_status() or {}).get("tokens") == {"used": 0, "limit": 10}
     finally:
         accounting.close()
 

@@ -315,14 +315,15 @@ class Accounting:
         """Returns once the budgets know this period's earlier spend (read from the ledger
         on the accounting thread after each config load), so the first request after a
         start cannot slip past a budget used up in an earlier session. Waits at most
-        ``timeout_s`` (a slow shared ledger delays requests no longer than that)."""
+        ``timeout_s`` (a slow shared ledger delays requests no longer than that).
+        The event is looked up afresh each time: a config load meanwhile replaces it, and
+        the replaced one is never set."""
         if self._budgets_read.is_set():
             return
         import asyncio
 
-        read = self._budgets_read
         deadline = time.monotonic() + timeout_s
-        while not read.is_set() and time.monotonic() < deadline:
+        while not self._budgets_read.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
 
     def budget_status(self) -> dict[str, object] | None:
