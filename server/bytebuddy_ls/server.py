@@ -112,10 +112,7 @@ class ByteBuddyServer(LanguageServer):
 
             follow_config()
             self.on_config_changed(follow_config)
-            accounting = self.accounting
-            inference.add_observer(accounting.observe)
-            inference.refusal = lambda model, role: accounting.refusal(model.name, role)
-            inference.budgets_known = accounting.budgets_known
+            self.accounting.govern(inference)
             self._inference = inference
         return self._inference
 

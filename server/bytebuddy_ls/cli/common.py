@@ -39,9 +39,7 @@ async def inference_client(loaded: LoadedConfig) -> AsyncIterator[InferenceClien
     client = InferenceClient(user_agent="cli")
     client.set_host_policy(HostPolicy.for_config(loaded))
     accounting = _accounting(loaded)
-    client.add_observer(accounting.observe)
-    client.refusal = lambda model, role: accounting.refusal(model.name, role)
-    client.budgets_known = accounting.budgets_known
+    accounting.govern(client)
     endpoints = None
     if any(m.endpoint is not None for m in loaded.config.models):
         # Models naming an Inference Endpoint: its URL and state from the management API

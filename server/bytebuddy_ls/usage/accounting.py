@@ -28,6 +28,7 @@ from .team import BudgetIncrement, BudgetTotal, TeamError, TeamLedger
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
     from ..config.schema import Config, ModelConfig
+    from ..inference.client import InferenceClient
     from ..inference.records import UpstreamCall
     from .metrics import Metrics
 
@@ -301,6 +302,14 @@ class Accounting:
             )
         except Exception:
             logger.exception("usage accounting failed for a cache hit")
+
+    def govern(self, client: InferenceClient) -> None:
+        """Account for every upstream call ``client`` makes, and let the budgets hold its
+        requests until they are known and refuse them once used up: the one wiring, for
+        the server and the CLI alike."""
+        client.add_observer(self.observe)
+        client.refusal = lambda model, role: self.refusal(model.name, role)
+        client.budgets_known = self.budgets_known
 
     def verdict(self, model: str, role: str) -> Verdict | None:
         """Whether a used-up budget stops this request."""
