@@ -27,7 +27,7 @@ import httpx
 from lsprotocol import types
 
 from _lsp import Session, hf_process, lsp_server, overhead_rounds, tgi_config
-from _stats import pct
+from _stats import pct, rss_mb
 
 URI = "file:///bench/demo.py"
 TARGETS = {
@@ -85,13 +85,6 @@ def server_pid(session: Session) -> int:
 async def upstream_count(http: httpx.AsyncClient, base: str) -> int:
     requests = (await http.get(f"{base}/_test/requests")).json()
     return sum(1 for r in requests if r["path"] in ("/generate", "/generate_stream", "/"))
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cold_start_figures(workdir: Path, runs: int) -> dict[str, Any]:
@@ -189,7 +182,7 @@ async def main(quick: bool) -> dict[str, Any]:
                 for i in range(many):
                     lsp.insert(uri, i + 2, 1, 4 + i % 50, "z")
                     await lsp.inline(uri, 1, 5 + i % 50)
-                figures[f"rss_mb_after_{many}"] = round(rss_mb(server_pid(lsp)), 1)
+                figures[f"rss_mb_after_{many}"] = rss_mb(server_pid(lsp))
                 figures["rss_mb_after_1000"] = figures[f"rss_mb_after_{many}"]
 
                 # A 5 MB file: edit + completion, each a cache miss.

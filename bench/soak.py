@@ -50,7 +50,7 @@ from tests.hf_server import HFTestServer  # noqa: E402
 from tests.lsp_harness import inline_params  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _stats import pct  # noqa: E402
+from _stats import pct, rss_mb  # noqa: E402
 
 RETRY_SCALE = "0.01"
 TIMEOUT_S = 1.0  # requestOptions.timeout: a stalled answer costs one second
@@ -107,13 +107,6 @@ def config(url: str) -> dict[str, Any]:
 
 def _ignore(_params: Any) -> None:
     """Status notifications are not part of the figures."""
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def open_sockets(pid: int) -> int:
